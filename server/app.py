@@ -1,0 +1,156 @@
+"""The application factory: services, pool, migrations, features, background work.
+
+A feature is a module listed in FEATURES. It may define `routes` (a list of
+Starlette routes), `async def startup(state)` and `async def shutdown(state)`.
+Startup runs in list order once the pool, Redis and ledger exist; shutdown runs
+in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from types import ModuleType
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server import metrics
+from server.config import Settings
+from server.db import create_pool
+from server.embedded import Services, start_services
+from server.errors import EXCEPTION_HANDLERS
+from server.migrate import migrate
+from server.state import AppState
+
+log = structlog.get_logger(__name__)
+
+FEATURES: tuple[str, ...] = (
+    "server.health",
+    "server.sweeper",
+    "server.auth.http",
+    "server.admin.http",
+    "server.wallets.http",
+    "server.gateway.ws",
+    "server.demo",
+)
+
+
+def load_features() -> list[ModuleType]:
+    """Import every feature module that exists in this build, in order."""
+    found: list[ModuleType] = []
+    for name in FEATURES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
+
+
+class RequestContext:
+    """Bind a request id to every log line of an HTTP request and count it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:16]
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                metrics.HTTP_REQUESTS.labels(scope["method"], str(status["code"])).inc()
+                metrics.HTTP_LATENCY.observe(time.perf_counter() - started)
+
+
+async def build_state(settings: Settings, services: Services | None = None) -> AppState:
+    """Connect to (or start) Postgres and Redis, migrate, and build the ledger."""
+    from ledger import Ledger
+
+    if services is None:
+        services = await asyncio.to_thread(
+            start_services, settings.database_url, settings.redis_url, settings.data_dir
+        )
+    pool = await create_pool(
+        services.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    redis = Redis.from_url(services.redis_url, decode_responses=False, max_connections=512)
+    await redis.ping()
+    ledger = Ledger(pool, on_commit=lambda n: metrics.LEDGER_TRANSFERS.inc(n))
+    return AppState(
+        settings=settings, services=services, pool=pool, redis=redis, ledger=ledger,
+        jwt_secret=settings.resolved_jwt_secret(),
+    )
+
+
+async def close_state(state: AppState, *, stop_services: bool) -> None:
+    for task in state.tasks:
+        task.cancel()
+    for task in state.tasks:
+        with contextlib.suppress(BaseException):
+            await task
+    await state.redis.aclose()
+    await state.pool.close()
+    if stop_services:
+        await asyncio.to_thread(state.services.stop)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    """Build the ASGI app. Pass `services` to reuse running Postgres/Redis (tests do)."""
+    settings = settings or Settings()
+    features = load_features()
+    routes: list[Any] = []
+    for feature in features:
+        routes.extend(getattr(feature, "routes", []))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = await build_state(settings, services)
+        app.state.mp = state
+        started: list[ModuleType] = []
+        try:
+            for feature in features:
+                if hasattr(feature, "startup"):
+                    await feature.startup(state)
+                started.append(feature)
+            log.info("server_ready", node=settings.node_id, url=settings.resolved_public_url)
+            yield
+        finally:
+            state.draining = True
+            for feature in reversed(started):
+                if hasattr(feature, "shutdown"):
+                    try:
+                        await feature.shutdown(state)
+                    except Exception:
+                        log.exception("feature_shutdown_failed", feature=feature.__name__)
+            await close_state(state, stop_services=services is None)
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(RequestContext)],
+    )

@@ -1,0 +1,102 @@
+"""`matchpot` command line: serve, migrate, admin create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+
+from server.config import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server import logs
+    from server.app import create_app
+
+    if args.demo:
+        os.environ["MATCHPOT_DEMO"] = "1"
+    if args.port is not None:
+        os.environ["MATCHPOT_PORT"] = str(args.port)
+    if args.host is not None:
+        os.environ["MATCHPOT_HOST"] = args.host
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_interval_s,
+        loop="uvloop" if sys.platform != "win32" else "asyncio", access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+async def _with_state(fn):  # type: ignore[no-untyped-def]
+    from server.app import build_state, close_state
+
+    settings = Settings()
+    state = await build_state(settings)
+    try:
+        return await fn(state)
+    finally:
+        await close_state(state, stop_services=True)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    async def run(state):  # type: ignore[no-untyped-def]
+        # build_state already migrated; report what is recorded.
+        rows = await state.pool.fetch("SELECT name FROM schema_migrations ORDER BY name")
+        for row in rows:
+            print(row["name"])
+
+    asyncio.run(_with_state(run))
+    return 0
+
+
+def _admin_create(args: argparse.Namespace) -> int:
+    from server.admin.accounts import ROLES, create_admin
+
+    if args.role not in ROLES:
+        print(f"role must be one of {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    password = args.password or os.environ.get("MATCHPOT_ADMIN_PASSWORD")
+    if not password:
+        password = getpass.getpass("password: ")
+
+    async def run(state):  # type: ignore[no-untyped-def]
+        admin_id = await create_admin(state.pool, args.username, password, args.role)
+        print(f"admin {args.username} ({args.role}) id={admin_id}")
+
+    asyncio.run(_with_state(run))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `matchpot` console script."""
+    parser = argparse.ArgumentParser(prog="matchpot", description="Matchpot server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (embedded Postgres/Redis if unset)")
+    serve.add_argument("--demo", action="store_true", help="seed a playable demo")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(fn=_serve)
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.set_defaults(fn=_migrate)
+    admin = sub.add_parser("admin", help="manage admin accounts")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    create = admin_sub.add_parser("create", help="create an admin")
+    create.add_argument("username")
+    create.add_argument("--role", default="superadmin")
+    create.add_argument("--password", help="or MATCHPOT_ADMIN_PASSWORD, or asked for")
+    create.set_defaults(fn=_admin_create)
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
