@@ -86,3 +86,17 @@ class Balance:
     @property
     def available_minor(self) -> int:
         return self.posted_minor - self.pending_debits_minor
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message to deliver (WhatsApp, push, websocket) once the transaction that caused it commits.
+
+    `id` is the idempotency key: writing the same id twice keeps the first row.
+    """
+
+    id: uuid.UUID
+    channel: str  # "whatsapp", "ws", ...
+    recipient: str  # a user id
+    kind: str  # match_found, duel_result, payout, deposit_approved, ...
+    payload: dict[str, Any] = field(default_factory=dict)

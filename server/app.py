@@ -99,7 +99,7 @@ async def build_state(settings: Settings, services: Services | None = None) -> A
         await migrate(conn)
     redis = Redis.from_url(services.redis_url, decode_responses=False, max_connections=512)
     await redis.ping()
-    ledger = Ledger(pool, on_commit=lambda n: metrics.LEDGER_TRANSFERS.inc(n))
+    ledger = Ledger(pool)
     return AppState(
         settings=settings, services=services, pool=pool, redis=redis, ledger=ledger,
         jwt_secret=settings.resolved_jwt_secret(),

