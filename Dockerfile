@@ -9,6 +9,6 @@ COPY rooms rooms
 COPY server server
 COPY clients clients
 RUN pip install --no-cache-dir . ./clients/python
-ENV MATCHPOT_HOST=0.0.0.0 MATCHPOT_PORT=8000 MATCHPOT_LOG_FORMAT=json
+ENV MATCHPOT_HOST=0.0.0.0 MATCHPOT_PORT=8000 MATCHPOT_LOG_FORMAT=json MATCHPOT_WEB_DIR=/app/clients/web
 EXPOSE 8000
 CMD ["matchpot", "serve"]

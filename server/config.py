@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     demo: bool = False
+    web_dir: Path | None = None  # the PWA and admin page; default: clients/web in this checkout
 
     # Money and compliance.
     currency: str = "KES"
@@ -58,12 +59,50 @@ class Settings(BaseSettings):
     otp_sender: Literal["log", "whatsapp"] = "log"
     default_region: str = "KE"
 
+    # WhatsApp Cloud API channel (docs/whatsapp.md).
+    whatsapp_enabled: bool = False
+    whatsapp_verify_token: str = ""  # echoed back by Meta when the webhook is registered
+    whatsapp_app_secret: str = ""  # signs every webhook body (X-Hub-Signature-256)
+    whatsapp_access_token: str = ""  # bearer token for the Graph API
+    whatsapp_phone_number_id: str = ""
+    whatsapp_api_base: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v21.0"
+    whatsapp_rate_per_s: int = 80  # messages per second per business number, all nodes together
+    whatsapp_pair_interval_s: float = 6.0  # at most one message per user per interval
+    whatsapp_alert_templates: dict[str, str] = Field(default_factory=dict)  # kind -> template
+    whatsapp_template_language: str = "en"
+    whatsapp_send_max_attempts: int = 6  # per message, then it is marked failed
+    whatsapp_retry_base_s: float = 1.0  # backoff: base * 2**attempt, capped at 60 s
+    whatsapp_http_timeout_s: float = 10.0
+    whatsapp_resend_unknown: bool = False  # resend after an ambiguous failure (operator policy)
+    whatsapp_unknown_grace_s: float = 900.0  # wait this long for a status before such a resend
+
     # Wallet limits (minor units).
     deposit_min_minor: int = 1_000
     deposit_max_minor: int = 15_000_000
     withdraw_min_minor: int = 5_000
     withdraw_max_minor: int = 15_000_000
     withdraw_daily_max_minor: int = 30_000_000
+
+    # M-Pesa (Daraja). Secrets come from the environment only.
+    mpesa_base_url: str = "https://sandbox.safaricom.co.ke"
+    mpesa_consumer_key: str = ""
+    mpesa_consumer_secret: str = ""
+    mpesa_shortcode: str = ""
+    mpesa_passkey: str = ""
+    mpesa_callback_base_url: str = ""  # public https URL Daraja calls back; default public_url
+    mpesa_callback_token: str = ""  # secret path segment of every callback URL
+    mpesa_b2c_initiator: str = ""
+    mpesa_b2c_security_credential: str = ""
+    mpesa_b2c_shortcode: str = ""
+    mpesa_timeout_s: float = 15.0
+    mpesa_reconcile_after_s: int = 180  # STK requests pending longer than this are queried
+    mpesa_reconcile_interval_s: float = 60.0
+
+    # Quick games (minor units).
+    quick_bet_min_minor: int = 1_000
+    quick_bet_max_minor: int = 100_000
+    quick_daily_max_minor: int = 1_000_000  # total staked per player per UTC day
 
     # Websocket gateway limits.
     ws_max_frame_bytes: int = 16 * 1024

@@ -15,3 +15,20 @@ HTTP_LATENCY = Histogram("matchpot_http_request_seconds", "HTTP request latency"
 ROOMS_LIVE = Gauge("matchpot_rooms_live", "Live rooms on this node")
 MATCHES_MADE = Counter("matchpot_matches_total", "Pairs made by matchmaking", ["game"])
 OUTBOX_SENT = Counter("matchpot_outbox_sent_total", "Outbox messages delivered", ["channel"])
+WA_INBOUND = Counter("matchpot_whatsapp_inbound_total", "WhatsApp inbound items", ["kind"])
+WA_SENT = Counter("matchpot_whatsapp_sends_total", "WhatsApp send attempts by outcome", ["outcome"])
+WA_WEBHOOK_REJECTED = Counter(
+    "matchpot_whatsapp_webhook_rejected_total", "WhatsApp webhooks refused", ["reason"]
+)
+MPESA_REQUESTS = Counter(
+    "matchpot_mpesa_requests_total", "Daraja API calls by operation and outcome", ["op", "outcome"]
+)
+MPESA_DEPOSITS = Counter("matchpot_mpesa_deposits_total", "STK deposits settled", ["state"])
+MPESA_CALLBACKS = Counter("matchpot_mpesa_callbacks_total", "Daraja callbacks", ["kind", "outcome"])
+QUICK_BETS = Counter("matchpot_quick_bets_total", "Quick-game bets placed", ["game", "channel"])
+OTP_SENT = Counter("matchpot_otp_sent_total", "Login codes sent", ["sender"])
+LOGINS = Counter("matchpot_logins_total", "Logins by kind and outcome", ["kind", "outcome"])
+WALLET_EVENTS = Counter(
+    "matchpot_wallet_events_total", "Deposit and withdrawal requests and decisions",
+    ["kind", "event"],
+)

@@ -85,5 +85,7 @@ async def ledger_invariants(request: pytest.FixtureRequest) -> AsyncIterator[Non
     yield
     if not DB_FIXTURES.intersection(request.fixturenames):
         return
-    ledger = request.getfixturevalue("ledger")
-    await ledger.check_invariants()
+    from ledger import Ledger
+
+    pool = request.getfixturevalue("pool")  # already set up: every DB fixture depends on it
+    await Ledger(pool).check_invariants()

@@ -1,0 +1,468 @@
+"""Manual deposits and withdrawals: the player's request, the decision, and the money.
+
+HTTP handlers and payment providers both call these functions. Every decision
+runs in one transaction that locks the request row, moves the money through
+`ledger.apply`, updates the row, writes the audit row and queues the player's
+alert, so a decision happens exactly once or not at all. Deciding again the
+same way returns the first result and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from ledger import OutboxMessage, TransferKind, TransferRequest, transfer_id
+from ledger import outbox as ledger_outbox
+from ledger.errors import HoldAlreadyResolved, HoldExpired, HoldNotFound
+from server import metrics
+from server.admin.audit import DbConn, audit
+from server.auth.users import ledger_owner
+from server.state import AppState
+
+WORLD = "world"
+WITHDRAW_CLEARING = "clearing:withdrawals"
+WITHDRAW_HOLD_TIMEOUT_S = 7 * 24 * 3600
+MAX_PENDING_DEPOSITS_PER_USER = 5
+MAX_LIST = 200
+ALERT_CHANNEL = "whatsapp"
+
+DepositState = Literal["pending", "approved", "rejected"]
+WithdrawalState = Literal["pending", "approved", "rejected", "failed"]
+
+
+class WalletError(Exception):
+    """A refused wallet operation; `code` is stable snake_case, `status` the HTTP status."""
+
+    def __init__(self, status: int, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.code = code
+        self.msg = msg
+
+
+@dataclass(frozen=True, slots=True)
+class DepositRequest:
+    id: str
+    user_id: str
+    amount_minor: int
+    currency: str
+    reference: str
+    state: DepositState
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+    provider_ref: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "user_id": self.user_id, "amount_minor": self.amount_minor,
+            "currency": self.currency, "reference": self.reference, "state": self.state,
+            "created_at": self.created_at.isoformat(),
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "decided_by": self.decided_by, "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalRequest:
+    id: str
+    user_id: str
+    amount_minor: int
+    currency: str
+    destination: str | None
+    state: WithdrawalState
+    hold_id: str
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+    provider_ref: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "user_id": self.user_id, "amount_minor": self.amount_minor,
+            "currency": self.currency, "destination": self.destination, "state": self.state,
+            "created_at": self.created_at.isoformat(),
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "decided_by": self.decided_by, "reason": self.reason,
+        }
+
+
+def _opt_str(value: object) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _deposit(row: asyncpg.Record) -> DepositRequest:
+    return DepositRequest(
+        id=str(row["id"]), user_id=str(row["user_id"]), amount_minor=row["amount_minor"],
+        currency=row["currency"], reference=row["reference"], state=row["state"],
+        created_at=row["created_at"], decided_at=row["decided_at"],
+        decided_by=_opt_str(row["decided_by"]), reason=row["reason"],
+        provider_ref=row["provider_ref"],
+    )
+
+
+def _withdrawal(row: asyncpg.Record) -> WithdrawalRequest:
+    return WithdrawalRequest(
+        id=str(row["id"]), user_id=str(row["user_id"]), amount_minor=row["amount_minor"],
+        currency=row["currency"], destination=row["destination"], state=row["state"],
+        hold_id=str(row["hold_id"]), created_at=row["created_at"],
+        decided_at=row["decided_at"], decided_by=_opt_str(row["decided_by"]),
+        reason=row["reason"], provider_ref=row["provider_ref"],
+    )
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise WalletError(404, f"{what}_not_found", f"No such {what}.") from exc
+
+
+def _check_amount(amount_minor: int, lo: int, hi: int) -> None:
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise WalletError(400, "invalid_request", "amount_minor must be a positive integer.")
+    if amount_minor < lo:
+        raise WalletError(400, "amount_below_minimum", f"The minimum is {lo} minor units.")
+    if amount_minor > hi:
+        raise WalletError(400, "amount_above_maximum", f"The maximum is {hi} minor units.")
+
+
+def _alert(cause: str, kind: str, user_id: str, payload: dict[str, Any]) -> OutboxMessage:
+    return OutboxMessage(
+        id=transfer_id(cause, kind), channel=ALERT_CHANNEL, recipient=user_id, kind=kind,
+        payload=payload,
+    )
+
+
+# Deposits ------------------------------------------------------------------------------------
+
+
+async def request_deposit(
+    state: AppState, user_id: str, amount_minor: int, reference: str
+) -> tuple[DepositRequest, bool]:
+    """Record a pending deposit; (request, created). The same reference and amount again
+    returns the first request, so a retried call does not ask twice.
+    """
+    s = state.settings
+    _check_amount(amount_minor, s.deposit_min_minor, s.deposit_max_minor)
+    reference = reference.strip()
+    if not 1 <= len(reference) <= 64:
+        raise WalletError(400, "invalid_request", "reference must be 1-64 characters.")
+    uid = uuid.UUID(user_id)
+    async with state.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", uid)
+        same = await conn.fetchrow(
+            "SELECT * FROM deposit_requests WHERE user_id = $1 AND reference = $2", uid, reference
+        )
+        if same is not None:
+            if same["amount_minor"] != amount_minor:
+                raise WalletError(
+                    409, "duplicate_reference",
+                    "A deposit with this reference and a different amount exists.",
+                )
+            return _deposit(same), False
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM deposit_requests WHERE user_id = $1 AND state = 'pending'", uid
+        )
+        if pending >= MAX_PENDING_DEPOSITS_PER_USER:
+            raise WalletError(
+                409, "too_many_pending_deposits",
+                f"At most {MAX_PENDING_DEPOSITS_PER_USER} deposits may wait for approval.",
+            )
+        row = await conn.fetchrow(
+            "INSERT INTO deposit_requests (user_id, amount_minor, currency, reference)"
+            " VALUES ($1, $2, $3, $4) RETURNING *",
+            uid, amount_minor, s.currency, reference,
+        )
+    assert row is not None
+    metrics.WALLET_EVENTS.labels("deposit", "requested").inc()
+    return _deposit(row), True
+
+
+async def _locked_deposit(conn: DbConn, deposit_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT * FROM deposit_requests WHERE id = $1 FOR UPDATE", _uuid(deposit_id, "deposit")
+    )
+    if row is None:
+        raise WalletError(404, "deposit_not_found", "No such deposit.")
+    return row
+
+
+async def credit_deposit(
+    state: AppState, deposit_id: str, *, admin_id: str | None = None,
+    provider_ref: str | None = None,
+) -> DepositRequest:
+    """Approve a pending deposit: world -> user, exactly once (transfer id from the deposit).
+
+    `admin_id` for a manual approval, `provider_ref` (a unique receipt) when a payment
+    provider confirmed the money. Already approved: the first result, unchanged.
+    """
+    async with state.pool.acquire() as conn, conn.transaction():
+        row = await _locked_deposit(conn, deposit_id)
+        if row["state"] == "approved":
+            return _deposit(row)
+        if row["state"] != "pending":
+            raise WalletError(409, "already_decided", f"This deposit was {row['state']}.")
+        dep = _deposit(row)
+        tid = transfer_id(dep.id, "deposit")
+        request = TransferRequest(
+            id=tid, debit=WORLD, credit=ledger_owner(dep.user_id),
+            amount_minor=dep.amount_minor, currency=dep.currency, code="deposit",
+            ext_ref=provider_ref, meta={"deposit_id": dep.id, "reference": dep.reference},
+        )
+        alert = _alert(dep.id, "deposit_approved", dep.user_id, {
+            "deposit_id": dep.id, "amount_minor": dep.amount_minor, "currency": dep.currency,
+            "reference": dep.reference,
+        })
+        await state.ledger.apply(conn, [request], outbox=[alert])
+        updated = await conn.fetchrow(
+            "UPDATE deposit_requests SET state = 'approved', decided_at = now(),"
+            " decided_by = $2, provider_ref = $3, transfer_id = $4 WHERE id = $1 RETURNING *",
+            row["id"], uuid.UUID(admin_id) if admin_id else None, provider_ref, tid,
+        )
+        await audit(conn, admin_id, "deposit.approve", f"deposit:{dep.id}", {
+            "user_id": dep.user_id, "amount_minor": dep.amount_minor,
+            "currency": dep.currency, "transfer_id": str(tid), "provider_ref": provider_ref,
+        })
+    assert updated is not None
+    metrics.WALLET_EVENTS.labels("deposit", "approved").inc()
+    return _deposit(updated)
+
+
+async def reject_deposit(
+    state: AppState, deposit_id: str, *, admin_id: str | None, reason: str
+) -> DepositRequest:
+    """Refuse a pending deposit; no money moves. Already rejected: the first result."""
+    async with state.pool.acquire() as conn, conn.transaction():
+        row = await _locked_deposit(conn, deposit_id)
+        if row["state"] == "rejected":
+            return _deposit(row)
+        if row["state"] != "pending":
+            raise WalletError(409, "already_decided", f"This deposit was {row['state']}.")
+        dep = _deposit(row)
+        alert = _alert(dep.id, "deposit_rejected", dep.user_id, {
+            "deposit_id": dep.id, "amount_minor": dep.amount_minor, "currency": dep.currency,
+            "reference": dep.reference, "reason": reason,
+        })
+        await ledger_outbox.enqueue(conn, [alert])
+        updated = await conn.fetchrow(
+            "UPDATE deposit_requests SET state = 'rejected', decided_at = now(),"
+            " decided_by = $2, reason = $3 WHERE id = $1 RETURNING *",
+            row["id"], uuid.UUID(admin_id) if admin_id else None, reason,
+        )
+        await audit(conn, admin_id, "deposit.reject", f"deposit:{dep.id}", {
+            "user_id": dep.user_id, "amount_minor": dep.amount_minor, "reason": reason,
+        })
+    assert updated is not None
+    metrics.WALLET_EVENTS.labels("deposit", "rejected").inc()
+    return _deposit(updated)
+
+
+async def get_deposit(state: AppState, deposit_id: str) -> DepositRequest | None:
+    row = await state.pool.fetchrow(
+        "SELECT * FROM deposit_requests WHERE id = $1", _uuid(deposit_id, "deposit")
+    )
+    return _deposit(row) if row is not None else None
+
+
+async def list_deposits(
+    state: AppState, *, user_id: str | None = None, status: str | None = None,
+    limit: int = 50, older_than: datetime | None = None, max_amount_minor: int | None = None,
+) -> list[DepositRequest]:
+    """Newest first (oldest first for state=pending, the order to work through them)."""
+    assert 0 < limit <= MAX_LIST
+    order = "ASC" if status == "pending" else "DESC"
+    rows = await state.pool.fetch(
+        "SELECT * FROM deposit_requests WHERE ($1::uuid IS NULL OR user_id = $1)"
+        " AND ($2::text IS NULL OR state = $2)"
+        " AND ($3::timestamptz IS NULL OR created_at <= $3)"
+        " AND ($5::bigint IS NULL OR amount_minor <= $5)"
+        f" ORDER BY created_at {order}, id LIMIT $4",
+        uuid.UUID(user_id) if user_id else None, status, older_than, limit, max_amount_minor,
+    )
+    return [_deposit(r) for r in rows]
+
+
+# Withdrawals ---------------------------------------------------------------------------------
+
+
+async def request_withdrawal(
+    state: AppState, user_id: str, amount_minor: int, destination: str | None
+) -> WithdrawalRequest:
+    """Record a withdrawal and hold its amount at once, so it cannot also be staked.
+
+    Not enough available, or over the daily limit: an error and nothing recorded.
+    """
+    s = state.settings
+    _check_amount(amount_minor, s.withdraw_min_minor, s.withdraw_max_minor)
+    if destination is not None and not 1 <= len(destination) <= 64:
+        raise WalletError(400, "invalid_request", "destination must be 1-64 characters.")
+    uid = uuid.UUID(user_id)
+    wid = uuid.uuid4()
+    hold_id = transfer_id(wid, "hold")
+    async with state.pool.acquire() as conn, conn.transaction():
+        # One withdrawal request per player at a time, so the daily sum cannot race.
+        await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", uid)
+        today_minor = await conn.fetchval(
+            "SELECT coalesce(sum(amount_minor), 0) FROM withdrawal_requests WHERE user_id = $1"
+            " AND state IN ('pending', 'approved') AND created_at > now() - interval '24 hours'",
+            uid,
+        )
+        if today_minor + amount_minor > s.withdraw_daily_max_minor:
+            left = max(s.withdraw_daily_max_minor - today_minor, 0)
+            raise WalletError(
+                409, "daily_limit_exceeded",
+                f"Withdrawals are limited to {s.withdraw_daily_max_minor} minor units per"
+                f" 24 hours; {left} left.",
+            )
+        hold = TransferRequest(
+            id=hold_id, debit=ledger_owner(user_id), credit=WITHDRAW_CLEARING,
+            amount_minor=amount_minor, currency=s.currency, kind=TransferKind.PENDING,
+            timeout_s=WITHDRAW_HOLD_TIMEOUT_S, code="withdrawal_hold",
+            meta={"withdrawal_id": str(wid)},
+        )
+        await state.ledger.apply(conn, [hold])  # InsufficientFunds rolls everything back
+        row = await conn.fetchrow(
+            "INSERT INTO withdrawal_requests"
+            " (id, user_id, amount_minor, currency, destination, hold_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+            wid, uid, amount_minor, s.currency, destination, hold_id,
+        )
+    assert row is not None
+    metrics.WALLET_EVENTS.labels("withdrawal", "requested").inc()
+    return _withdrawal(row)
+
+
+async def _locked_withdrawal(conn: DbConn, withdrawal_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT * FROM withdrawal_requests WHERE id = $1 FOR UPDATE",
+        _uuid(withdrawal_id, "withdrawal"),
+    )
+    if row is None:
+        raise WalletError(404, "withdrawal_not_found", "No such withdrawal.")
+    return row
+
+
+async def _mark_withdrawal(
+    state: AppState, withdrawal_id: str, new_state: WithdrawalState, admin_id: str | None,
+    reason: str,
+) -> None:
+    """Close a withdrawal whose hold the sweeper already released (no money moves)."""
+    async with state.pool.acquire() as conn, conn.transaction():
+        row = await _locked_withdrawal(conn, withdrawal_id)
+        if row["state"] != "pending":
+            return
+        await conn.execute(
+            "UPDATE withdrawal_requests SET state = $2, decided_at = now(), decided_by = $3,"
+            " reason = $4 WHERE id = $1",
+            row["id"], new_state, uuid.UUID(admin_id) if admin_id else None, reason,
+        )
+        await audit(conn, admin_id, f"withdrawal.{new_state}", f"withdrawal:{row['id']}",
+                    {"reason": reason})
+
+
+async def complete_withdrawal(
+    state: AppState, withdrawal_id: str, *, paid: bool, provider_ref: str | None,
+    admin_id: str | None = None, reason: str | None = None,
+) -> WithdrawalRequest:
+    """Finish a pending withdrawal exactly once.
+
+    paid=True: the hold is posted and the money leaves (clearing -> world) in one batch.
+    paid=False: the hold is voided and the amount is available again; the request becomes
+    `rejected` when an admin decided, `failed` when a provider reported a failed payment.
+    Deciding again the same way returns the first result.
+    """
+    target: WithdrawalState = "approved" if paid else ("rejected" if admin_id else "failed")
+    try:
+        async with state.pool.acquire() as conn, conn.transaction():
+            row = await _locked_withdrawal(conn, withdrawal_id)
+            if row["state"] == target or (not paid and row["state"] in ("rejected", "failed")):
+                return _withdrawal(row)
+            if row["state"] != "pending":
+                raise WalletError(409, "already_decided", f"This withdrawal was {row['state']}.")
+            w = _withdrawal(row)
+            owner = ledger_owner(w.user_id)
+            wid = w.id
+            common = {"withdrawal_id": wid}
+            if paid:
+                moves = [
+                    TransferRequest(
+                        id=transfer_id(wid, "post"), debit=owner, credit=WITHDRAW_CLEARING,
+                        amount_minor=w.amount_minor, currency=w.currency, kind=TransferKind.POST,
+                        pending_id=uuid.UUID(w.hold_id), code="withdrawal", meta=common,
+                    ),
+                    TransferRequest(
+                        id=transfer_id(wid, "payout"), debit=WITHDRAW_CLEARING, credit=WORLD,
+                        amount_minor=w.amount_minor, currency=w.currency, ext_ref=provider_ref,
+                        code="withdrawal_out", meta=common,
+                    ),
+                ]
+            else:
+                moves = [
+                    TransferRequest(
+                        id=transfer_id(wid, "void"), debit=owner, credit=WITHDRAW_CLEARING,
+                        amount_minor=w.amount_minor, currency=w.currency, kind=TransferKind.VOID,
+                        pending_id=uuid.UUID(w.hold_id), code="withdrawal_void", meta=common,
+                    )
+                ]
+            kind = "withdrawal_approved" if paid else "withdrawal_rejected"
+            alert = _alert(wid, kind, w.user_id, {
+                "withdrawal_id": wid, "amount_minor": w.amount_minor, "currency": w.currency,
+                "reason": reason,
+            })
+            await state.ledger.apply(conn, moves, outbox=[alert])
+            updated = await conn.fetchrow(
+                "UPDATE withdrawal_requests SET state = $2, decided_at = now(), decided_by = $3,"
+                " reason = $4, provider_ref = $5 WHERE id = $1 RETURNING *",
+                row["id"], target, uuid.UUID(admin_id) if admin_id else None, reason,
+                provider_ref,
+            )
+            await audit(conn, admin_id, f"withdrawal.{target}", f"withdrawal:{wid}", {
+                "user_id": w.user_id, "amount_minor": w.amount_minor, "currency": w.currency,
+                "provider_ref": provider_ref, "reason": reason,
+            })
+    except (HoldAlreadyResolved, HoldExpired, HoldNotFound) as exc:
+        # The hold expired and was swept: the amount is already back with the player.
+        await _mark_withdrawal(
+            state, withdrawal_id, "failed" if paid else target, admin_id, "hold expired"
+        )
+        if paid:
+            raise WalletError(
+                409, "withdrawal_expired",
+                "This withdrawal's hold expired; the amount was released.",
+            ) from exc
+        released = await get_withdrawal(state, withdrawal_id)
+        assert released is not None
+        return released
+    assert updated is not None
+    metrics.WALLET_EVENTS.labels("withdrawal", target).inc()
+    return _withdrawal(updated)
+
+
+async def get_withdrawal(state: AppState, withdrawal_id: str) -> WithdrawalRequest | None:
+    row = await state.pool.fetchrow(
+        "SELECT * FROM withdrawal_requests WHERE id = $1", _uuid(withdrawal_id, "withdrawal")
+    )
+    return _withdrawal(row) if row is not None else None
+
+
+async def list_withdrawals(
+    state: AppState, *, user_id: str | None = None, status: str | None = None, limit: int = 50,
+) -> list[WithdrawalRequest]:
+    """Newest first (oldest first for state=pending, the order to work through them)."""
+    assert 0 < limit <= MAX_LIST
+    order = "ASC" if status == "pending" else "DESC"
+    rows = await state.pool.fetch(
+        "SELECT * FROM withdrawal_requests WHERE ($1::uuid IS NULL OR user_id = $1)"
+        " AND ($2::text IS NULL OR state = $2)"
+        f" ORDER BY created_at {order}, id LIMIT $3",
+        uuid.UUID(user_id) if user_id else None, status, limit,
+    )
+    return [_withdrawal(r) for r in rows]
