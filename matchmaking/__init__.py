@@ -1,0 +1,53 @@
+"""Matchmaking: tickets in Redis queues, atomic pairing in Lua, widening windows, timeouts.
+
+Imports nothing else from the project: money comes in through a `StakeHolder`,
+room placement through a `RoomPlacer`, and pairings go out through `on_match`.
+"""
+
+from matchmaking.config import MatchConfig
+from matchmaking.errors import (
+    AlreadyQueued,
+    GameNotOffered,
+    HoldRefused,
+    InvalidJoin,
+    MatchmakingError,
+    NotQueued,
+    QueueFull,
+    StakeNotOffered,
+)
+from matchmaking.keys import Keys, QueueKeys, QueueSpec
+from matchmaking.matchmaker import Matchmaker
+from matchmaking.types import (
+    Clock,
+    Match,
+    MatchHandler,
+    RoomPlacer,
+    SeatClaim,
+    SeatReservation,
+    StakeHolder,
+    Ticket,
+)
+
+__all__ = [
+    "AlreadyQueued",
+    "Clock",
+    "GameNotOffered",
+    "HoldRefused",
+    "InvalidJoin",
+    "Keys",
+    "Match",
+    "MatchConfig",
+    "MatchHandler",
+    "Matchmaker",
+    "MatchmakingError",
+    "NotQueued",
+    "QueueFull",
+    "QueueKeys",
+    "QueueSpec",
+    "RoomPlacer",
+    "SeatClaim",
+    "SeatReservation",
+    "StakeHolder",
+    "StakeNotOffered",
+    "Ticket",
+]

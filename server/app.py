@@ -28,6 +28,7 @@ from server.config import Settings
 from server.db import create_pool
 from server.embedded import Services, start_services
 from server.errors import EXCEPTION_HANDLERS
+from server.events import LedgerCommitFanout
 from server.migrate import migrate
 from server.state import AppState
 
@@ -40,7 +41,13 @@ FEATURES: tuple[str, ...] = (
     "server.admin.http",
     "server.wallets.http",
     "server.gateway.ws",
+    "server.play.feature",
+    "server.whatsapp.webhook",
+    "server.payments.http",
+    "server.quickplay.http",
+    "server.outbox_worker",
     "server.demo",
+    "server.web",
 )
 
 
@@ -99,11 +106,14 @@ async def build_state(settings: Settings, services: Services | None = None) -> A
         await migrate(conn)
     redis = Redis.from_url(services.redis_url, decode_responses=False, max_connections=512)
     await redis.ping()
-    ledger = Ledger(pool)
-    return AppState(
+    commit_fanout = LedgerCommitFanout()  # balance pushes to players' websockets
+    ledger = Ledger(pool, on_commit=commit_fanout)
+    state = AppState(
         settings=settings, services=services, pool=pool, redis=redis, ledger=ledger,
         jwt_secret=settings.resolved_jwt_secret(),
     )
+    commit_fanout.bind(state)
+    return state
 
 
 async def close_state(state: AppState, *, stop_services: bool) -> None:

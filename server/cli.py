@@ -26,14 +26,49 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
         ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_interval_s,
         loop="uvloop" if sys.platform != "win32" else "asyncio", access_log=False,
         timeout_graceful_shutdown=30,
     )
+    draining_server(config).run()
     return 0
+
+
+def draining_server(config):  # type: ignore[no-untyped-def]
+    """A uvicorn server that, on the first SIGTERM/SIGINT, drains live rooms before exiting.
+
+    Uvicorn alone would close every websocket at once; draining first lets
+    players finish their duels (bounded by MATCHPOT_DRAIN_TIMEOUT_S) while their
+    connections stay open. A second signal exits at once.
+    """
+    import asyncio
+
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        drain_task: asyncio.Task[None] | None = None
+
+        def handle_exit(self, sig, frame):  # type: ignore[no-untyped-def]
+            state = getattr(config.app.state, "mp", None)
+            if self.drain_task is not None or state is None:
+                return super().handle_exit(sig, frame)
+
+            async def drain_then_exit() -> None:
+                state.draining = True
+                play = state.extras.get("play")
+                if play is not None:
+                    try:
+                        await play.stop()
+                    except Exception as exc:  # exit anyway: the sweeper voids what is left
+                        print(f"drain failed: {exc!r}", file=sys.stderr)
+                self.should_exit = True
+
+            self.drain_task = asyncio.get_running_loop().create_task(drain_then_exit())
+
+    return _Server(config)
 
 
 async def _with_state(fn):  # type: ignore[no-untyped-def]

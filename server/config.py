@@ -48,6 +48,28 @@ class Settings(BaseSettings):
     payments_provider: Literal["manual", "mpesa"] = "manual"
     hold_sweep_interval_s: float = 5.0
 
+    # Quiz duels, matchmaking and rooms.
+    quiz_stakes_minor: list[int] = [5_000, 10_000, 50_000]
+    quiz_rake_bps: int = 2_000
+    quiz_countdown_ms: int = 3_000
+    quiz_question_count: int = 5
+    quiz_answer_window_ms: int = 15_000
+    quiz_reveal_ms: int = 1_500
+    quiz_join_timeout_ms: int = 30_000
+    quiz_no_repeat_duels: int = 20
+    mm_window_start: int = 50
+    mm_window_max: int = 400
+    mm_window_grow_s: float = 60.0
+    mm_max_wait_s: int = 1_800
+    mm_timeout_bonus_bps: int = 500
+    mm_avoid_recent_s: int = 0
+    mm_max_queue_len: int = 10_000
+    room_grace_ms: int = 20_000
+    rooms_max: int = 5_000
+    seats_max: int = 10_000
+    drain_timeout_s: float = 25.0
+    node_heartbeat_s: float = 5.0
+
     # Auth.
     jwt_secret: str | None = None  # unset => generated once and kept in data_dir
     jwt_access_ttl_s: int = 900

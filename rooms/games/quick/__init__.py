@@ -1,1 +1,1 @@
-"""Quick games: pure, deterministic rules (wheel, colour, pick 3, football yes/no) and fair draws."""
+"""Quick games: pure, deterministic rules (wheel, colour, pick 3, football) and fair draws."""

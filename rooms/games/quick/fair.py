@@ -66,7 +66,7 @@ def digest(server_seed: bytes, client_seed: str, nonce: int, round_no: int = 0) 
     if nonce < 0:
         raise FairnessError("nonce must be >= 0")
     msg = f"{client_seed}:{nonce}" if round_no == 0 else f"{client_seed}:{nonce}:{round_no}"
-    return hmac.new(server_seed, msg.encode(), hashlib.sha256).digest()
+    return hmac.digest(server_seed, msg.encode(), "sha256")
 
 
 def draw_int(draw: DrawInput, n: int) -> int:

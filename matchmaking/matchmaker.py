@@ -1,0 +1,456 @@
+"""Tickets, pairing and timeouts over Redis, with stakes held through an injected StakeHolder.
+
+Every state change of a queue is one Lua script, so any number of processes
+may join, leave, pair and expire on the same queues at once: a ticket is
+removed by exactly one script call, and only that caller acts on it (seats it,
+releases its hold, or refunds it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from matchmaking import scripts
+from matchmaking.config import MAX_RATING, MatchConfig
+from matchmaking.errors import (
+    AlreadyQueued,
+    GameNotOffered,
+    InvalidJoin,
+    NotQueued,
+    QueueFull,
+    StakeNotOffered,
+)
+from matchmaking.keys import Keys, QueueKeys, QueueSpec
+from matchmaking.types import (
+    Clock,
+    Match,
+    MatchHandler,
+    RoomPlacer,
+    SeatClaim,
+    SeatReservation,
+    StakeHolder,
+    Ticket,
+)
+
+log = logging.getLogger(__name__)
+
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+PAIRS_PER_CALL = 100  # pairings one script call may make: bounds how long Redis is busy
+MAX_BATCH = 10_000
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Matchmaker:
+    """One process's handle on the shared queues.
+
+    `clock` gives milliseconds; every process sharing a Redis must share its
+    origin (wall-clock ms in production, a manual clock in tests).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        money: StakeHolder,
+        clock: Clock,
+        config: MatchConfig | None = None,
+        node_url: str = "",
+        placer: RoomPlacer | None = None,
+        on_match: MatchHandler | None = None,
+        new_id: Callable[[], str] = _uuid,
+        new_token: Callable[[], str] = _token,
+    ) -> None:
+        self.config = config or MatchConfig()
+        self.keys = Keys(prefix)
+        self.node_url = node_url
+        self._redis = redis
+        self._money = money
+        self._clock = clock
+        self._placer = placer
+        self._on_match = on_match
+        self._new_id = new_id
+        self._new_token = new_token
+        self._joined = asyncio.Event()
+        self._enqueue = redis.register_script(scripts.ENQUEUE)
+        self._leave = redis.register_script(scripts.LEAVE)
+        self._pair = redis.register_script(scripts.PAIR)
+        self._expire = redis.register_script(scripts.EXPIRE)
+        self._reclaim = redis.register_script(scripts.RECLAIM)
+        self._unclaim = redis.register_script(scripts.UNCLAIM)
+
+    # ----------------------------------------------------------------- joining
+
+    def queue_for(self, game: str, stake_minor: int, currency: str) -> QueueSpec:
+        """The queue a join would enter; raises the error a client should see if none."""
+        if game not in self.config.games:
+            raise GameNotOffered(f"{game!r} is not offered")
+        if type(stake_minor) is not int or not self.config.offers(currency, stake_minor):
+            raise StakeNotOffered(f"no {currency} queue with a stake of {stake_minor!r} minor")
+        return QueueSpec(game, currency, stake_minor)
+
+    async def join(
+        self, user_id: str, game: str, stake_minor: int, currency: str, rating: int = 1000
+    ) -> Ticket:
+        """Hold the stake and queue the player. A player has at most one ticket anywhere.
+
+        The per-user claim is taken before the hold, so concurrent joins of one
+        player hold at most one stake; every failure after the hold releases it.
+        """
+        spec = self.queue_for(game, stake_minor, currency)
+        if not isinstance(user_id, str) or not USER_ID_RE.match(user_id):
+            raise InvalidJoin("user id must be 1-64 letters, digits or _.:-")
+        if type(rating) is not int or not 0 <= rating <= MAX_RATING:
+            raise InvalidJoin(f"rating must be an integer from 0 to {MAX_RATING}")
+        now = self._clock()
+        ticket_id = self._new_id()
+        await self._claim(user_id, ticket_id, spec, now)
+        try:
+            avoid = await self._avoid_snapshot(user_id, now)
+            hold_id = await self._money.hold(
+                ticket_id, user_id, stake_minor, currency, self.config.hold_timeout_s
+            )
+        except BaseException:
+            await self._drop_claim(user_id, ticket_id)
+            raise
+        ticket = Ticket(ticket_id, user_id, spec, rating, now, self.node_url, hold_id)
+        qk = self.keys.for_queue(spec)
+        cfg = self.config
+        fields: list[str | int] = [
+            "id", ticket_id, "user", user_id, "rating", rating, "created_ms", now,
+            "node", self.node_url, "hold_id", hold_id, "avoid", avoid,
+        ]
+        try:
+            added = await self._enqueue(
+                keys=[qk.queue, qk.since, qk.ticket(ticket_id)],
+                args=[ticket_id, rating, now, cfg.max_queue_len, *fields],
+            )
+        except BaseException:
+            # The script may or may not have run: release only if we can take the ticket back.
+            with contextlib.suppress(Exception):
+                if await self._leave(
+                    keys=[qk.queue, qk.since], args=[qk.base, ticket_id, cfg.claim_grace_ms]
+                ):
+                    await self._money.release(ticket_id, hold_id)
+                    await self._drop_claim(user_id, ticket_id)
+            raise
+        if added != 1:
+            await self._money.release(ticket_id, hold_id)
+            await self._drop_claim(user_id, ticket_id)
+            assert added == 0, f"ticket id collision: {ticket_id}"
+            raise QueueFull(f"the {spec.tag} queue is full")
+        self._joined.set()
+        return ticket
+
+    async def _claim(self, user_id: str, ticket_id: str, spec: QueueSpec, now: int) -> None:
+        key = self.keys.user(user_id)
+        claim = json.dumps({"ticket": ticket_id, "queue": spec.tag, "created_ms": now})
+        ttl_ms = (self.config.hold_timeout_s + self.config.lease_s) * 1000
+        for _ in range(2):
+            if await self._redis.set(key, claim, nx=True, px=ttl_ms):
+                return
+            raw = await self._redis.get(key)
+            if raw is None:
+                continue
+            held = json.loads(raw)
+            if await self._claim_is_live(held, now):
+                raise AlreadyQueued("you are already waiting for an opponent")
+            await self._unclaim(keys=[key], args=[held["ticket"]])
+        raise AlreadyQueued("you are already waiting for an opponent")
+
+    async def _claim_is_live(self, held: dict[str, Any], now: int) -> bool:
+        """A claim is live while its ticket waits, or while its join may still be holding."""
+        qk = self.keys.for_queue(QueueSpec.parse(held["queue"]))
+        if not await self._redis.exists(qk.ticket(held["ticket"])):
+            # not queued yet (join in progress), or out of the queue long ago
+            return now - int(held["created_ms"]) < self.config.claim_grace_ms
+        return await self._redis.zscore(qk.queue, held["ticket"]) is not None
+
+    async def _drop_claim(self, user_id: str, ticket_id: str) -> None:
+        await self._unclaim(keys=[self.keys.user(user_id)], args=[ticket_id])
+
+    async def _avoid_snapshot(self, user_id: str, now: int) -> str:
+        """The player's recent opponents, frozen into the ticket (it cannot change while queued)."""
+        if self.config.avoid_recent_s == 0:
+            return ""
+        rows: list[Any] = await self._redis.zrangebyscore(
+            self.keys.recent(user_id), f"({now}", "+inf",
+            start=0, num=self.config.max_recent, withscores=True,
+        )
+        return ",".join(f"{_text(uid)}={int(until)}" for uid, until in rows)
+
+    async def ticket_of(self, user_id: str) -> Ticket | None:
+        """The player's waiting ticket, if any."""
+        raw = await self._redis.get(self.keys.user(user_id))
+        if raw is None:
+            return None
+        held = json.loads(raw)
+        spec = QueueSpec.parse(held["queue"])
+        qk = self.keys.for_queue(spec)
+        if await self._redis.zscore(qk.queue, held["ticket"]) is None:
+            return None
+        flat = await self._redis.hgetall(qk.ticket(held["ticket"]))
+        if not flat:
+            return None
+        return _ticket({_text(k): _text(v) for k, v in flat.items()}, spec)
+
+    async def queue_length(self, spec: QueueSpec) -> int:
+        return int(await self._redis.zcard(self.keys.for_queue(spec).queue))
+
+    # ----------------------------------------------------------------- leaving
+
+    async def leave(self, user_id: str) -> Ticket:
+        """Take the player's ticket out and void their hold; NotQueued if it was already paired."""
+        raw = await self._redis.get(self.keys.user(user_id))
+        if raw is None:
+            raise NotQueued("you are not waiting in any queue")
+        held = json.loads(raw)
+        spec = QueueSpec.parse(held["queue"])
+        qk = self.keys.for_queue(spec)
+        raw_ticket = await self._leave(
+            keys=[qk.queue, qk.since], args=[qk.base, held["ticket"], self.config.claim_grace_ms]
+        )
+        if not raw_ticket:
+            raise NotQueued("your ticket was already paired or has expired")
+        ticket = _ticket(json.loads(raw_ticket), spec)
+        await self._money.release(ticket.id, ticket.hold_id)
+        await self._drop_claim(user_id, ticket.id)
+        return ticket
+
+    # ----------------------------------------------------------------- pairing
+
+    async def pair_once(self, spec: QueueSpec, limit: int = 100) -> list[Match]:
+        """Make up to `limit` pairings in one pass over the queue, oldest tickets first.
+
+        Each script call examines at most `scan_tickets` tickets, so Redis is
+        never busy for long; the pass ends at the queue's end or at `limit`.
+        """
+        assert 1 <= limit <= MAX_BATCH, limit
+        qk = self.keys.for_queue(spec)
+        cfg = self.config
+        made: list[Match] = []
+        position = 0
+        max_calls = cfg.max_queue_len // cfg.scan_tickets + limit // PAIRS_PER_CALL + 2
+        for _ in range(max_calls):
+            want = min(limit - len(made), PAIRS_PER_CALL)
+            fresh: list[str] = []
+            for _ in range(want):
+                fresh += (self._new_id(), self._new_token(), self._new_token())
+            now = self._clock()
+            reply = await self._pair(
+                keys=[qk.queue, qk.since, qk.pending],
+                args=[qk.base, now, cfg.window_start, cfg.window_max, cfg.window_grow_ms,
+                      cfg.scan_candidates, cfg.scan_tickets, position, want,
+                      cfg.claim_grace_ms, cfg.seat_ttl_ms, *fresh],
+            )
+            position, remaining = int(reply[0]), int(reply[1])
+            records = [json.loads(r) for r in reply[2:]]
+            made.extend(await self._deliver(spec, qk, records, now, redelivery=False))
+            if len(made) >= limit or position >= remaining:
+                break
+        return made
+
+    async def _deliver(
+        self, spec: QueueSpec, qk: QueueKeys, records: Sequence[dict[str, Any]], now: int,
+        *, redelivery: bool,
+    ) -> list[Match]:
+        """Place each room, remember opponents, hand the matches over, acknowledge them.
+
+        A fresh pairing's seats were written by the script; a redelivered one gets
+        new seats, since the first ones may have expired or been used.
+        """
+        if not records:
+            return []
+        cfg = self.config
+        matches: list[Match] = []
+        pipe = self._redis.pipeline(transaction=False)
+        for record in records:
+            a, b = _ticket(record["a"], spec), _ticket(record["b"], spec)
+            room_id = record["room"]
+            node_url = self.node_url if self._placer is None else await self._placer(spec, room_id)
+            if redelivery:
+                secrets_ = [self._new_token(), self._new_token()]
+                expires_at_ms = now + cfg.seat_ttl_ms
+            else:
+                secrets_ = list(record["seats"])
+                expires_at_ms = int(record["expires_at_ms"])
+            seats = []
+            for t, secret in zip((a, b), secrets_, strict=True):
+                seat = SeatReservation(room_id, t.user_id, t.id, node_url,
+                                       f"{spec.tag}/{secret}", expires_at_ms)
+                if redelivery:
+                    pipe.set(qk.seat(secret), json.dumps(_seat_json(seat)), px=cfg.seat_ttl_ms)
+                seats.append(seat)
+            if cfg.avoid_recent_s:
+                until = now + cfg.avoid_recent_s * 1000
+                for me, other in ((a, b), (b, a)):
+                    rk = self.keys.recent(me.user_id)
+                    pipe.zadd(rk, {other.user_id: until})
+                    pipe.zremrangebyscore(rk, "-inf", now)
+                    pipe.zremrangebyrank(rk, 0, -cfg.max_recent - 1)
+                    pipe.pexpire(rk, cfg.avoid_recent_s * 1000)
+            created_ms = int(record["created_ms"])
+            matches.append(Match(room_id, spec, (a, b), (seats[0], seats[1]), created_ms))
+        if len(pipe):
+            await pipe.execute()
+        delivered: list[str] = []
+        for match in matches:
+            try:
+                if self._on_match is not None:
+                    await self._on_match(match)
+            except Exception:
+                log.exception("match handler failed, redelivered later: %s", match.room_id)
+                continue
+            delivered.append(match.room_id)
+        await self._ack(qk.pending, "p", qk, delivered)
+        return matches
+
+    async def _ack(self, lease_set: str, letter: str, qk: QueueKeys, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(lease_set, *ids)
+        pipe.delete(*(f"{qk.base}:{letter}:{i}" for i in ids))
+        await pipe.execute()
+
+    async def consume_seat(self, token: str) -> SeatClaim | None:
+        """Redeem a seat token: the first caller gets the seat, every later one gets None."""
+        key = self.keys.seat(token) if isinstance(token, str) and len(token) <= 128 else None
+        if key is None:
+            return None
+        raw = await self._redis.getdel(key)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        claim = SeatClaim(data["room_id"], data["user_id"], data["ticket_id"],
+                          int(data["expires_at_ms"]))
+        return claim if claim.expires_at_ms >= self._clock() else None
+
+    # ----------------------------------------------------------------- timeouts
+
+    async def expire_once(
+        self, spec: QueueSpec, now_ms: int | None = None, limit: int = 100
+    ) -> list[Ticket]:
+        """Refund (void + house bonus) every ticket that waited longer than max_wait_s.
+
+        The script removes each ticket and records the refund in one step, so of
+        all processes only one decides it; a crash before the refund is confirmed
+        leaves the record for `recover_once`, and the StakeHolder's ids make the
+        retry harmless.
+        """
+        assert 1 <= limit <= MAX_BATCH, limit
+        now = self._clock() if now_ms is None else now_ms
+        qk = self.keys.for_queue(spec)
+        raw = await self._expire(
+            keys=[qk.queue, qk.since, qk.refunding],
+            args=[qk.base, now - self.config.max_wait_ms, now, limit, self.config.claim_grace_ms],
+        )
+        return await self._refund([json.loads(r) for r in raw], spec, qk)
+
+    async def _refund(
+        self, records: Sequence[dict[str, Any]], spec: QueueSpec, qk: QueueKeys
+    ) -> list[Ticket]:
+        done: list[Ticket] = []
+        for record in records:
+            t = _ticket(record, spec)
+            try:
+                await self._money.refund_with_bonus(
+                    t.id, t.hold_id, t.user_id, t.stake_minor, t.currency,
+                    self.config.timeout_bonus_bp,
+                )
+            except Exception:
+                log.exception("timeout refund failed; retried after the lease: %s", t.id)
+                continue
+            await self._drop_claim(t.user_id, t.id)
+            done.append(t)
+        await self._ack(qk.refunding, "r", qk, (t.id for t in done))
+        return done
+
+    async def recover_once(
+        self, spec: QueueSpec, now_ms: int | None = None, limit: int = 100
+    ) -> int:
+        """Redeliver pairings and retry refunds whose owner did not confirm within the lease."""
+        assert 1 <= limit <= MAX_BATCH, limit
+        now = self._clock() if now_ms is None else now_ms
+        oldest_live = now - self.config.lease_s * 1000
+        qk = self.keys.for_queue(spec)
+        pairings = await self._reclaim(
+            keys=[qk.pending], args=[qk.base, "p", oldest_live, now, limit]
+        )
+        refunds = await self._reclaim(
+            keys=[qk.refunding], args=[qk.base, "r", oldest_live, now, limit]
+        )
+        redelivered = await self._deliver(
+            spec, qk, [json.loads(r) for r in pairings], now, redelivery=True
+        )
+        refunded = await self._refund([json.loads(r) for r in refunds], spec, qk)
+        return len(redelivered) + len(refunded)
+
+    async def run_pairing_loop(
+        self,
+        queues: Sequence[QueueSpec],
+        stop: asyncio.Event,
+        *,
+        batch: int = 100,
+        idle_s: float = 0.05,
+        housekeeping_every_s: float = 1.0,
+    ) -> None:
+        """Pair, expire and recover on `queues` until `stop` is set. Safe to run on every node.
+
+        A local join wakes the loop at once; joins on other nodes are seen
+        within `idle_s`. A Redis failure is logged and retried after `idle_s`.
+        """
+        assert queues and idle_s > 0 and housekeeping_every_s > 0
+        loop = asyncio.get_running_loop()
+        next_housekeeping = 0.0
+        while not stop.is_set():
+            self._joined.clear()
+            made = 0
+            try:
+                for spec in queues:
+                    made += len(await self.pair_once(spec, batch))
+                if loop.time() >= next_housekeeping:
+                    next_housekeeping = loop.time() + housekeeping_every_s
+                    for spec in queues:
+                        await self.expire_once(spec, limit=batch)
+                        await self.recover_once(spec, limit=batch)
+            except Exception:
+                log.exception("pairing loop step failed")
+            if made == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._joined.wait(), idle_s)
+
+
+def _ticket(fields: dict[str, Any], spec: QueueSpec) -> Ticket:
+    return Ticket(
+        id=str(fields["id"]), user_id=str(fields["user"]), queue=spec,
+        rating=int(fields["rating"]), created_ms=int(fields["created_ms"]),
+        node=str(fields.get("node", "")), hold_id=str(fields["hold_id"]),
+    )
+
+
+def _seat_json(seat: SeatReservation) -> dict[str, Any]:
+    return {"room_id": seat.room_id, "user_id": seat.user_id, "ticket_id": seat.ticket_id,
+            "expires_at_ms": seat.expires_at_ms}

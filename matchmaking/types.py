@@ -1,0 +1,94 @@
+"""Values matchmaking hands out, and the two small interfaces it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from matchmaking.keys import QueueSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A player waiting in one queue with their stake held."""
+
+    id: str
+    user_id: str
+    queue: QueueSpec
+    rating: int
+    created_ms: int
+    node: str
+    hold_id: str
+
+    @property
+    def stake_minor(self) -> int:
+        return self.queue.stake_minor
+
+    @property
+    def currency(self) -> str:
+        return self.queue.currency
+
+
+@dataclass(frozen=True, slots=True)
+class SeatReservation:
+    """What one player needs to take their seat: where, and a one-time token."""
+
+    room_id: str
+    user_id: str
+    ticket_id: str
+    node_url: str
+    seat_token: str
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatClaim:
+    """A consumed seat token: the room and seat it was for."""
+
+    room_id: str
+    user_id: str
+    ticket_id: str
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Two tickets paired into one room. `room_id` is unique per pairing, even if redelivered."""
+
+    room_id: str
+    queue: QueueSpec
+    tickets: tuple[Ticket, Ticket]
+    reservations: tuple[SeatReservation, SeatReservation]
+    created_ms: int
+
+
+class StakeHolder(Protocol):
+    """Money for matchmaking. Every call is idempotent by `ticket_id`: a retry changes nothing."""
+
+    async def hold(
+        self, ticket_id: str, user_id: str, stake_minor: int, currency: str, timeout_s: int
+    ) -> str:
+        """Reserve the stake and return the hold id; raise HoldRefused if it cannot."""
+        ...
+
+    async def release(self, ticket_id: str, hold_id: str) -> None:
+        """Void the hold: the stake goes back to the player."""
+        ...
+
+    async def refund_with_bonus(
+        self, ticket_id: str, hold_id: str, user_id: str, stake_minor: int, currency: str,
+        bonus_bp: int,
+    ) -> None:
+        """Void the hold and pay `bonus_bp` basis points of the stake from the house, once."""
+        ...
+
+
+RoomPlacer = Callable[[QueueSpec, str], Awaitable[str]]
+"""Chooses the node (its public URL) that will host a new room: (queue, room_id) -> url."""
+
+MatchHandler = Callable[[Match], Awaitable[None]]
+"""Receives every pairing; must be idempotent by room_id (a pairing may be redelivered)."""
+
+Clock = Callable[[], int]
+"""Milliseconds since the epoch (or any fixed origin shared by every process)."""

@@ -1,0 +1,184 @@
+"""One node's live play: the matchmaker, its pairing loop, the room manager and the quiz game.
+
+Pairing runs on every node; a pairing's room is created on the node that made
+it (the reservation names that node), and both players hear `match_found` on
+whichever node holds their connection (Redis pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+import structlog
+
+from matchmaking import Matchmaker
+from matchmaking.config import MatchConfig
+from matchmaking.keys import QueueSpec
+from matchmaking.types import Match
+from rooms.clock import RealClock
+from rooms.directory import RoomDirectory
+from rooms.games.quiz import QuizConfig, QuizFactory
+from rooms.ledger_settlement import LedgerSettlement
+from rooms.manager import ManagerLimits, RoomManager
+from rooms.questions import QuestionBank, RedisSeenStore
+from rooms.runtime import RoomConfig
+from rooms.types import HeldStake, MatchSpec
+from server import metrics
+from server.events import publish_to_user
+from server.matchmaking_stakes import LedgerStakes, timeout_bonus_minor
+from server.play.alerts import ALERT_CHANNEL, AlertingLedger
+from server.state import AppState
+
+log = structlog.get_logger(__name__)
+
+GAME = "quiz"
+EXTRAS_KEY = "play"
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NotifyingStakes:
+    """The ledger-backed StakeHolder, telling a player when their wait ended in a refund."""
+
+    def __init__(self, inner: LedgerStakes, state: AppState) -> None:
+        self._inner = inner
+        self._state = state
+
+    async def hold(
+        self, ticket_id: str, user_id: str, stake_minor: int, currency: str, timeout_s: int
+    ) -> str:
+        return await self._inner.hold(ticket_id, user_id, stake_minor, currency, timeout_s)
+
+    async def release(self, ticket_id: str, hold_id: str) -> None:
+        await self._inner.release(ticket_id, hold_id)
+
+    async def refund_with_bonus(
+        self, ticket_id: str, hold_id: str, user_id: str, stake_minor: int, currency: str,
+        bonus_bp: int,
+    ) -> None:
+        await self._inner.refund_with_bonus(
+            ticket_id, hold_id, user_id, stake_minor, currency, bonus_bp
+        )
+        frame = {
+            "t": "queue_timeout", "ticket_id": ticket_id, "refunded_minor": stake_minor,
+            "bonus_minor": timeout_bonus_minor(stake_minor, bonus_bp), "currency": currency,
+        }
+        with contextlib.suppress(Exception):
+            await publish_to_user(self._state, user_id, frame)
+
+
+class PlayService:
+    """Everything a node needs to queue players and host their duels."""
+
+    def __init__(self, state: AppState, *, clock: RealClock | None = None) -> None:
+        s = state.settings
+        self.state = state
+        self.clock = clock or RealClock()
+        tiers = tuple(sorted(set(s.quiz_stakes_minor)))
+        self.stake_tiers_minor = tiers
+        self.match_config = MatchConfig(
+            games=frozenset({GAME}), stake_tiers_minor={s.currency: tiers},
+            window_start=s.mm_window_start, window_max=s.mm_window_max,
+            window_grow_s=s.mm_window_grow_s, max_wait_s=s.mm_max_wait_s,
+            timeout_bonus_bp=s.mm_timeout_bonus_bps, avoid_recent_s=s.mm_avoid_recent_s,
+            max_queue_len=s.mm_max_queue_len,
+        )
+        self.matchmaker = Matchmaker(
+            state.redis, s.redis_prefix,
+            money=NotifyingStakes(LedgerStakes(state.ledger, game=GAME), state),
+            clock=wall_ms, config=self.match_config, node_url=s.resolved_public_url,
+            on_match=self.on_match,
+        )
+        self.quiz_config = QuizConfig(
+            stake_tiers_minor=tiers, rake_bps=s.quiz_rake_bps, countdown_ms=s.quiz_countdown_ms,
+            question_count=s.quiz_question_count, answer_window_ms=s.quiz_answer_window_ms,
+            reveal_ms=s.quiz_reveal_ms, join_timeout_ms=s.quiz_join_timeout_ms,
+        )
+        self.directory = RoomDirectory(state.redis, s.redis_prefix)
+        settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool,
+                                      escrow=f"escrow:{GAME}")
+        quiz = QuizFactory(
+            bank=QuestionBank.load(),
+            seen=RedisSeenStore(state.redis, s.redis_prefix, keep_duels=s.quiz_no_repeat_duels,
+                                per_duel=s.quiz_question_count),
+            settlement=settlement, config=self.quiz_config,
+        )
+        self.rooms = RoomManager(
+            clock=self.clock, games={GAME: quiz}, node=s.node_id,
+            limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
+            room_config=RoomConfig(grace_ms=s.room_grace_ms), observer=self.directory,
+        )
+        self.queues = [QueueSpec(GAME, s.currency, t) for t in tiers]
+        self._stop = asyncio.Event()
+        # conn_id -> room ids that connection sits or watches in, for disconnects.
+        self.conn_rooms: dict[str, set[str]] = {}
+
+    async def on_match(self, match: Match) -> None:
+        """Create the room here, then tell both players where to sit. Idempotent by room id."""
+        seats = tuple(
+            HeldStake(t.user_id, uuid.UUID(t.hold_id), t.stake_minor, t.currency)
+            for t in match.tickets
+        )
+        self.rooms.create(MatchSpec(match.room_id, GAME, seats))
+        metrics.MATCHES_MADE.labels(game=GAME).inc()
+        names = await self._display_names([t.user_id for t in match.tickets])
+        for seat, other in zip(match.reservations, reversed(match.reservations), strict=True):
+            ws_url = seat.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
+            frame = {
+                "t": "match_found", "room_id": match.room_id, "game": GAME,
+                "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
+                "node_url": seat.node_url, "ws_url": ws_url, "seat_token": seat.seat_token,
+                "expires_at_ms": seat.expires_at_ms,
+                "opponent": {"user_id": other.user_id,
+                             "display_name": names.get(other.user_id, "player")},
+            }
+            await publish_to_user(self.state, seat.user_id, frame)
+
+    async def _display_names(self, user_ids: list[str]) -> dict[str, str]:
+        rows = await self.state.pool.fetch(
+            "SELECT id::text AS id, coalesce(display_name, 'player') AS name FROM users"
+            " WHERE id = ANY($1::uuid[])", user_ids,
+        )
+        return {r["id"]: r["name"] for r in rows}
+
+    async def start(self) -> None:
+        self.state.spawn(self.matchmaker.run_pairing_loop(self.queues, self._stop), "pairing")
+        self.state.spawn(self._heartbeat(), "node-heartbeat")
+
+    async def _heartbeat(self) -> None:
+        s = self.state.settings
+        interval_s = s.node_heartbeat_s
+        assert interval_s > 0
+        while not self._stop.is_set():
+            try:
+                await self.directory.heartbeat(s.node_id, int(interval_s * 3) + 1,
+                                               self.rooms.room_count)
+                metrics.ROOMS_LIVE.set(self.rooms.room_count)
+            except Exception:
+                log.warning("node_heartbeat_failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s)
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop pairing, let live duels finish within the bound, abort (void) the rest."""
+        self._stop.set()
+        report = await self.rooms.drain(self.state.settings.drain_timeout_s)
+        with contextlib.suppress(Exception):
+            await self.directory.remove_node(self.state.settings.node_id)
+        log.info("rooms_drained", finished=report.finished, aborted=report.aborted)
+        return {"finished": report.finished, "aborted": report.aborted}
+
+
+def service(state: AppState) -> PlayService:
+    svc = state.extras[EXTRAS_KEY]
+    assert isinstance(svc, PlayService)
+    return svc
+
+
+__all__ = ["ALERT_CHANNEL", "PlayService", "service"]

@@ -1,0 +1,1 @@
+"""Quick games over HTTP, websocket and WhatsApp: bets, fair seeds, football questions."""

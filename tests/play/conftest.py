@@ -1,0 +1,25 @@
+"""A live server with fast quiz timings, so a whole duel over websockets takes seconds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import LiveServer, TestServices, run_server
+
+FAST_QUIZ = dict(
+    quiz_countdown_ms=300, quiz_answer_window_ms=5_000, quiz_reveal_ms=200,
+    quiz_join_timeout_ms=5_000, room_grace_ms=4_000, mm_window_start=400,
+)
+
+
+@pytest.fixture(scope="session")
+async def play_server(
+    test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
+) -> AsyncIterator[LiveServer]:
+    settings = test_services.settings(Path(tmp_path_factory.mktemp("play")), **FAST_QUIZ)
+    async with run_server(settings, test_services.services_for_run()) as live:
+        yield live
