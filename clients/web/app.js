@@ -87,7 +87,7 @@ function onFrame(f) {
 function onWelcome(f) {
   $("conn").textContent = "live"; $("conn").className = "pill on";
   renderBalances(f.balances || []);
-  if (duel) send({ t: "room_join", room_id: duel.room_id, since_seq: duel.seq }).then(handlers.room_state).catch(() => {});
+  if (duel) send({ t: "room_join", room_id: duel.room_id, since_seq: duel.seq }).catch(() => {});
 }
 const handlers = {
   balance: (f) => { renderBalances(f.balances || []); loadWallet(); },
@@ -95,21 +95,26 @@ const handlers = {
     ticket = null; $("leave-queue").hidden = true;
     say($("queue-status"), `Opponent found: ${f.opponent?.display_name || "a player"}. Joining…`, "ok");
     duel = { room_id: f.room_id, seq: 0, picked: null, index: -1 };
-    try { handlers.room_state(await send({ t: "room_join", room_id: f.room_id, seat_token: f.seat_token })); }
+    try { await send({ t: "room_join", room_id: f.room_id, seat_token: f.seat_token }); }
     catch (err) { say($("queue-status"), err.message, "err"); }
   },
   queue_timeout: (f) => { ticket = null; $("leave-queue").hidden = true;
     say($("queue-status"), `No opponent came in time: your stake was returned with a bonus of ${fmt(f.bonus_minor || 0)}.`, "ok"); },
   room_state: (f) => {
     if (!f || !duel) return; duel.seq = f.seq || duel.seq; $("duel").hidden = false; $("duel-result").textContent = "";
-    $("duel-vs").textContent = (f.seats || []).map((s) => s.display_name || "player").join(" vs ");
-    if (f.question) handlers.quiz_question(f.question);
-    if (f.phase === "countdown") $("duel-question").textContent = "Get ready…";
+    const me = localStorage.getItem("mp.user");
+    $("duel-vs").textContent = (f.players || []).length === 2 ? "vs an opponent" : "";
+    const st = f.state || {};
+    if (st.question && !st.question.answer_index && st.question.answer_index !== 0) handlers.quiz_question({ ...st.question, seq: f.seq });
+    if (st.scores) $("duel-score").textContent = scoreLine(st.scores, me);
+    if (f.phase === "countdown") { $("duel-question").textContent = "Get ready…"; tick(st.starts_at_ms); }
+    if (st.result) handlers.quiz_result(st.result);
   },
-  quiz_countdown: (f) => { $("duel").hidden = false; $("duel-question").textContent = "Get ready…"; tick(f.starts_at_ms || f.deadline_ms); },
+  quiz_start: (f) => { if (!duel) return; duel.seq = f.seq; $("duel").hidden = false; $("duel-result").textContent = "";
+    $("duel-question").textContent = `Get ready: ${f.question_count} questions…`; tick(f.starts_at_ms); },
   quiz_question: (f) => {
     if (!duel) return; duel.seq = f.seq || duel.seq; duel.index = f.index; duel.picked = null;
-    $("duel").hidden = false; $("duel-question").textContent = `Q${f.index + 1}. ${f.text}`;
+    $("duel").hidden = false; $("duel-question").textContent = `Q${f.index + 1}/${f.count || 5}. ${f.text}`;
     const box = $("duel-choices"); box.innerHTML = "";
     f.choices.forEach((c, i) => { const b = document.createElement("button"); b.textContent = c;
       b.onclick = () => answer(f.index, i, b); box.appendChild(b); });
@@ -118,17 +123,17 @@ const handlers = {
   quiz_reveal: (f) => {
     if (!duel) return; duel.seq = f.seq || duel.seq;
     [...$("duel-choices").children].forEach((b, i) => { b.disabled = true;
-      if (i === f.correct_choice) b.classList.add("right"); else if (b.classList.contains("picked")) b.classList.add("wrong"); });
-    $("duel-score").textContent = "Score: " + Object.values(f.scores || {}).join(" – ");
+      if (i === f.answer_index) b.classList.add("right"); else if (b.classList.contains("picked")) b.classList.add("wrong"); });
+    $("duel-score").textContent = scoreLine(f.scores || {}, localStorage.getItem("mp.user"));
   },
   quiz_result: (f) => {
     stopTick(); const me = localStorage.getItem("mp.user");
-    let text = f.outcome === "tie_refund" ? "A perfect tie: both stakes are returned." :
-      f.winner === me ? `You won ${fmt(f.payout_minor)}.` : "Your opponent won this one.";
+    const text = !f.winner ? (f.result === "no_show" ? "Your opponent did not show up: your stake is returned." : "A perfect tie: both stakes are returned.") :
+      f.winner === me ? `You won this duel: ${fmt(f.payout_minor)} credited.` : "Your opponent won this one.";
     $("duel-result").textContent = text; $("duel-question").textContent = ""; $("duel-choices").innerHTML = "";
     duel = null; loadDuels();
   },
-  room_aborted: (f) => { stopTick(); $("duel-result").textContent = "The duel was stopped: " + (f.msg || "stakes returned."); duel = null; },
+  room_aborted: (f) => { stopTick(); $("duel-result").textContent = f.refunded ? "The duel was stopped and both stakes were returned." : "The duel was stopped."; duel = null; },
   error: (f) => say($("queue-status"), f.msg, "err"),
 };
 async function answer(index, choice, button) {
@@ -146,6 +151,10 @@ function tick(deadlineMs) {
 function stopTick() { if (tickTimer) clearInterval(tickTimer); tickTimer = null; $("duel-clock").textContent = ""; }
 
 // ---- UI
+function scoreLine(scores, me) {
+  const mine = scores[me] ?? 0; const theirs = Object.entries(scores).filter(([u]) => u !== me).map(([, v]) => v)[0] ?? 0;
+  return `You ${mine} – ${theirs} Opponent`;
+}
 function renderBalances(list) {
   const b = list.find((x) => x.currency === config.currency) || { available_minor: 0, held_minor: 0 };
   $("balances").innerHTML = `${fmt(b.available_minor)}` + (b.held_minor ? ` <span class="held">(${fmt(b.held_minor)} staked)</span>` : "");
@@ -181,14 +190,14 @@ $("withdraw-form").onsubmit = async (e) => {
 };
 async function loadWallet() {
   try { const w = await api("/wallet?limit=15"); const ul = $("history"); ul.innerHTML = "";
-    for (const t of w.history || w.items || []) { const li = document.createElement("li");
+    for (const t of w.history || []) { const li = document.createElement("li");
       li.textContent = `${new Date(t.created_at).toLocaleString()} · ${t.code} · ${t.direction === "out" ? "−" : "+"}${fmt(t.amount_minor)}`; ul.appendChild(li); }
   } catch {}
 }
 async function loadDuels() {
   try { const d = await api("/duels/history?limit=10"); const ul = $("duels"); ul.innerHTML = "";
     for (const x of d.items || []) { const li = document.createElement("li");
-      li.textContent = `${new Date(x.settled_at).toLocaleString()} · vs ${x.opponent_name || "player"} · ${x.my_score}–${x.opponent_score} · ${x.result}${x.payout_minor ? " · +" + fmt(x.payout_minor) : ""}`; ul.appendChild(li); }
+      li.textContent = `${new Date(x.settled_at).toLocaleString()} · ${x.score}–${x.opponent_score} · ${x.result} · stake ${fmt(x.stake_minor)}${x.payout_minor ? " · +" + fmt(x.payout_minor) : ""}`; ul.appendChild(li); }
   } catch {}
 }
 async function start() {

@@ -118,6 +118,8 @@ class PlayService:
         self._stop = asyncio.Event()
         # conn_id -> room ids that connection sits or watches in, for disconnects.
         self.conn_rooms: dict[str, set[str]] = {}
+        # Players seated in-process rather than over a socket (the demo bot).
+        self.local_players: dict[str, Any] = {}
 
     async def on_match(self, match: Match) -> None:
         """Create the room here, then tell both players where to sit. Idempotent by room id."""
@@ -125,8 +127,12 @@ class PlayService:
             HeldStake(t.user_id, uuid.UUID(t.hold_id), t.stake_minor, t.currency)
             for t in match.tickets
         )
-        self.rooms.create(MatchSpec(match.room_id, GAME, seats))
+        room = self.rooms.create(MatchSpec(match.room_id, GAME, seats))
         metrics.MATCHES_MADE.labels(game=GAME).inc()
+        for seat in seats:
+            local = self.local_players.get(seat.user_id)
+            if local is not None and not room.seats[seat.user_id].joined_ever:
+                await local.seat(room)
         names = await self._display_names([t.user_id for t in match.tickets])
         for seat, other in zip(match.reservations, reversed(match.reservations), strict=True):
             ws_url = seat.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
@@ -149,6 +155,10 @@ class PlayService:
 
     async def start(self) -> None:
         self.state.spawn(self.matchmaker.run_pairing_loop(self.queues, self._stop), "pairing")
+        if self.state.settings.demo:
+            from server.play import demo_bot
+
+            self.state.spawn(demo_bot.run(self.state), "demo-bot")
         self.state.spawn(self._heartbeat(), "node-heartbeat")
 
     async def _heartbeat(self) -> None:
