@@ -1,0 +1,56 @@
+"""Matchpot's double-entry ledger: exact, conserved, exactly-once money (docs/ledger.md)."""
+
+from ledger import outbox
+from ledger.core import Ledger
+from ledger.errors import (
+    AccountNotFound,
+    CurrencyMismatch,
+    DuplicateExtRef,
+    HoldAlreadyResolved,
+    HoldExpired,
+    HoldNotFound,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidTransfer,
+    InvariantViolation,
+    LedgerBusy,
+    LedgerError,
+)
+from ledger.money import split_rake, split_shares
+from ledger.outbox import ClaimedMessage
+from ledger.types import (
+    AccountKind,
+    Balance,
+    OutboxMessage,
+    Transfer,
+    TransferKind,
+    TransferRequest,
+    transfer_id,
+)
+
+__all__ = [
+    "AccountKind",
+    "AccountNotFound",
+    "Balance",
+    "ClaimedMessage",
+    "CurrencyMismatch",
+    "DuplicateExtRef",
+    "HoldAlreadyResolved",
+    "HoldExpired",
+    "HoldNotFound",
+    "IdempotencyConflict",
+    "InsufficientFunds",
+    "InvalidTransfer",
+    "InvariantViolation",
+    "Ledger",
+    "LedgerBusy",
+    "LedgerError",
+    "OutboxMessage",
+    "Transfer",
+    "TransferKind",
+    "TransferRequest",
+    "outbox",
+    "split_rake",
+    "split_shares",
+    "transfer_id",
+]

@@ -57,3 +57,24 @@ class InvariantViolation(LedgerError):
     """`check_invariants()` found the books inconsistent: a bug, never a user error."""
 
     code = "invariant_violation"
+
+
+class DuplicateExtRef(IdempotencyConflict):
+    """A provider receipt (`ext_ref`) is already recorded on another transfer."""
+
+    code = "duplicate_ext_ref"
+
+
+class LedgerBusy(LedgerError):
+    """The database kept reporting deadlocks or serialization failures; safe to retry later."""
+
+    code = "ledger_busy"
+
+
+ERRORS_BY_CODE: dict[str, type[LedgerError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidTransfer, AccountNotFound, CurrencyMismatch, InsufficientFunds,
+        IdempotencyConflict, HoldNotFound, HoldAlreadyResolved, HoldExpired, DuplicateExtRef,
+    )
+}

@@ -12,7 +12,7 @@ NAMESPACE = uuid.UUID("6f1c2a7e-3b7d-4c51-9a43-2d8f0e5b9c11")
 
 
 def transfer_id(*parts: object) -> uuid.UUID:
-    """A deterministic transfer id from what caused it, e.g. transfer_id(room_id, "payout", user)."""
+    """A deterministic id from what caused a transfer: transfer_id(room_id, "payout", user)."""
     assert parts, "a transfer id needs at least one cause"
     return uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts))
 

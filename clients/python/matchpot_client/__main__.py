@@ -1,0 +1,3 @@
+from matchpot_client.cli import main
+
+raise SystemExit(main())

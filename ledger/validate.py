@@ -1,0 +1,93 @@
+"""Reject malformed requests before they reach the database, so bad input changes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from ledger.errors import InvalidTransfer
+from ledger.types import TransferKind, TransferRequest
+
+MAX_AMOUNT_MINOR = 10**15  # far above any real stake; keeps every sum inside BIGINT
+MAX_BATCH_ITEMS = 1000
+MAX_HOLD_TIMEOUT_S = 90 * 24 * 3600
+MAX_OWNER_CHARS = 200
+MAX_CODE_CHARS = 64
+MAX_EXT_REF_CHARS = 200
+MAX_META_BYTES = 8192
+CURRENCY_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,15}$")
+
+
+def check_currency(currency: str) -> None:
+    if not isinstance(currency, str) or not CURRENCY_RE.match(currency):
+        raise InvalidTransfer(f"currency {currency!r} is not an upper-case code like KES")
+
+
+def check_owner(owner: str) -> None:
+    if not isinstance(owner, str) or not 1 <= len(owner) <= MAX_OWNER_CHARS:
+        raise InvalidTransfer(f"account owner must be 1..{MAX_OWNER_CHARS} characters")
+
+
+def meta_json(req: TransferRequest) -> str:
+    """The request's meta as JSON text, bounded in size."""
+    try:
+        text = json.dumps(req.meta, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTransfer(f"meta of {req.id} is not JSON: {exc}") from exc
+    if len(text.encode()) > MAX_META_BYTES:
+        raise InvalidTransfer(f"meta of {req.id} exceeds {MAX_META_BYTES} bytes")
+    return text
+
+
+def check_request(req: TransferRequest) -> None:
+    """Raise InvalidTransfer unless `req` is well formed for its kind."""
+    if not isinstance(req.kind, TransferKind):
+        raise InvalidTransfer(f"unknown transfer kind {req.kind!r}")
+    amount = req.amount_minor
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidTransfer("amount_minor must be an integer number of minor units")
+    if amount > MAX_AMOUNT_MINOR:
+        raise InvalidTransfer(f"amount_minor exceeds {MAX_AMOUNT_MINOR}")
+    if not isinstance(req.code, str) or not 1 <= len(req.code) <= MAX_CODE_CHARS:
+        raise InvalidTransfer(f"code must be 1..{MAX_CODE_CHARS} characters")
+    if req.ext_ref is not None and not 1 <= len(req.ext_ref) <= MAX_EXT_REF_CHARS:
+        raise InvalidTransfer(f"ext_ref must be 1..{MAX_EXT_REF_CHARS} characters")
+    if req.kind in (TransferKind.SINGLE, TransferKind.PENDING):
+        if amount <= 0:
+            raise InvalidTransfer("amount_minor must be positive")
+        check_owner(req.debit)
+        check_owner(req.credit)
+        check_currency(req.currency)
+        if req.debit == req.credit:
+            raise InvalidTransfer("debit and credit must be different accounts")
+        if req.pending_id is not None:
+            raise InvalidTransfer("pending_id is only for post and void")
+        if req.kind is TransferKind.PENDING:
+            timeout = req.timeout_s
+            if not isinstance(timeout, int) or not 1 <= timeout <= MAX_HOLD_TIMEOUT_S:
+                raise InvalidTransfer(f"a hold needs timeout_s in 1..{MAX_HOLD_TIMEOUT_S}")
+        elif req.timeout_s is not None:
+            raise InvalidTransfer("timeout_s is only for holds")
+        return
+    # POST / VOID: accounts and currency may be left empty ("those of the hold").
+    if req.pending_id is None:
+        raise InvalidTransfer(f"a {req.kind} needs pending_id")
+    if amount < 0:
+        raise InvalidTransfer("amount_minor must not be negative (0 means the whole hold)")
+    if req.timeout_s is not None:
+        raise InvalidTransfer("timeout_s is only for holds")
+    if req.currency:
+        check_currency(req.currency)
+    if req.debit and req.credit and req.debit == req.credit:
+        raise InvalidTransfer("debit and credit must be different accounts")
+
+
+def check_batch(reqs: Sequence[TransferRequest]) -> None:
+    """A linked batch: 1..MAX_BATCH_ITEMS well-formed requests with distinct ids."""
+    if not 1 <= len(reqs) <= MAX_BATCH_ITEMS:
+        raise InvalidTransfer(f"a batch holds 1..{MAX_BATCH_ITEMS} transfers")
+    for req in reqs:
+        check_request(req)
+    if len({r.id for r in reqs}) != len(reqs):
+        raise InvalidTransfer("a batch must not repeat a transfer id")

@@ -1,0 +1,626 @@
+"""Capacity of one server process for live quiz duels: how many at once with p99 < 100 ms.
+
+    python -m loadtest.capacity [--levels 250,500,1000,2000] [--step-s 20] [--write]
+
+The harness starts the services (DATABASE_URL / REDIS_URL if set, else embedded),
+a fresh database, and one `python -m server serve` subprocess pinned to CPU 0;
+it pins itself to CPU 1. Set-up (players, funds, tokens) imports server code;
+the traffic is raw `websockets` clients speaking msgpack, as a PWA would.
+
+Every player loops: queue_join -> match_found -> room_join -> play the duel ->
+queue again. Questions are 1 s long (MATCHPOT_QUIZ_ANSWER_WINDOW_MS = 5 x 1000),
+and each player sends exactly one request a second: its answer when a question
+is open and unanswered (a uniform guess), else a `ping`. Round trip = request
+sent -> its reply received (answer -> quiz_answer_ok, ping -> pong).
+
+For each level (concurrent duels = players / 2) it ramps the players up, waits
+`--warmup-s`, then measures for `--step-s`: p50/p99 round trip, p50/p99 from
+the second player's queue_join to both players holding `match_found`, duels
+finished, the server's CPU share of its core, open files and RSS. A level is
+sustained when p99 < 100 ms, nothing failed and the duels really ran. The ramp
+stops at the first level that is not sustained, or at a limit (open files).
+
+`--write` replaces the "## Live duels" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+SECTION = "## Live duels"
+JWT_SECRET = "capacity-" + "k" * 40
+STAKE_MINOR = 10_000
+P99_TARGET_MS = 100.0
+CONNECT_PER_S = 400
+MAX_PLAYERS = 9_000
+OPEN_FILES_LIMIT = 20_000
+QUIZ_ENV = {
+    "MATCHPOT_QUIZ_COUNTDOWN_MS": "500", "MATCHPOT_QUIZ_ANSWER_WINDOW_MS": "5000",
+    "MATCHPOT_QUIZ_REVEAL_MS": "300", "MATCHPOT_QUIZ_JOIN_TIMEOUT_MS": "10000",
+    "MATCHPOT_MM_WINDOW_START": "400", "MATCHPOT_ROOMS_MAX": "6000",
+    "MATCHPOT_SEATS_MAX": "12000", "MATCHPOT_WS_MAX_CONNECTIONS": "18000",
+    "MATCHPOT_WS_IDLE_TIMEOUT_S": "120", "MATCHPOT_LOG_LEVEL": "WARNING",
+}
+
+
+# -- small shared helpers (echo_ceiling.py uses them too) -----------------------------------
+
+
+def pack(frame: dict[str, Any]) -> bytes:
+    return msgpack.packb(frame, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes | str) -> dict[str, Any]:
+    value = msgpack.unpackb(data, raw=False) if isinstance(data, bytes) else json.loads(data)
+    assert isinstance(value, dict)
+    return value
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def pin_to(cpu: int) -> None:
+    """Pin the calling process to one CPU when the machine has it (Linux only)."""
+    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+
+
+def raise_open_files(limit: int = OPEN_FILES_LIMIT) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(limit, hard) if hard != resource.RLIM_INFINITY else limit
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"nproc {os.cpu_count()}, {model}, Python {sys.version.split()[0]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ProcStat:
+    """CPU seconds, open files and RSS of a process, from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._tick_hz = os.sysconf("SC_CLK_TCK")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick_hz
+
+    def open_files(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def replace_section(doc: Path, heading: str, body: str) -> None:
+    """Replace (or append) one `## ` section of a markdown file, leaving the others alone."""
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    block = f"{heading}\n\n{body.strip()}\n\n"
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
+        text.rstrip() + "\n\n" + block)
+    doc.write_text(text.rstrip() + "\n")
+
+
+# -- the players -----------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """What the players saw during one measuring window."""
+
+    rtt_ms: list[float] = field(default_factory=list)
+    answer_rtt_ms: list[float] = field(default_factory=list)
+    match_ms: list[float] = field(default_factory=list)
+    duels: int = 0
+    wins: int = 0
+    ties: int = 0
+    aborted: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, code: str) -> None:
+        self.errors[code] = self.errors.get(code, 0) + 1
+
+
+class Harness:
+    """Shared state of all players: the stats window and the join/match times per room."""
+
+    def __init__(self) -> None:
+        self.stats = Stats()
+        self.joins: dict[str, float] = {}  # user_id -> when its queue_join was sent
+        self.rooms: dict[str, list[tuple[float, float]]] = {}  # room -> [(join, found)]
+        self.in_duel = 0
+        self.stop = asyncio.Event()
+
+    def found(self, room_id: str, join_t: float, found_t: float) -> None:
+        seen = self.rooms.setdefault(room_id, [])
+        seen.append((join_t, found_t))
+        if len(seen) == 2:
+            del self.rooms[room_id]
+            second_join = max(j for j, _ in seen)
+            both_found = max(f for _, f in seen)
+            self.stats.match_ms.append((both_found - second_join) * 1000)
+
+
+class Player:
+    """One raw websocket player looping over duels, one request a second."""
+
+    def __init__(self, url: str, token: str, harness: Harness, rng: random.Random) -> None:
+        self.url = url
+        self.token = token
+        self.h = harness
+        self.rng = rng
+        self.ws: ClientConnection | None = None
+        self.user_id = ""
+        self.rid = 0
+        self.pending: dict[int, tuple[str, float, asyncio.Future[dict[str, Any]]]] = {}
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(256)
+        self.room_id: str | None = None
+        self.question: tuple[int, float] | None = None  # (index, deadline monotonic)
+        self.answered: set[int] = set()
+        self.busy = False  # a queue/seat request is in flight: the ticker waits (one at a time)
+
+    async def start(self) -> None:
+        self.ws = await connect(self.url, max_size=2**20, open_timeout=30, ping_interval=None)
+        await self.ws.send(pack({"t": "hello", "rid": 0, "token": self.token}))
+        welcome = unpack(await asyncio.wait_for(self.ws.recv(), 30))
+        if welcome["t"] != "welcome":
+            raise RuntimeError(f"no welcome: {welcome}")
+        self.user_id = welcome["user"]["id"]
+
+    async def request(self, t: str, **fields: Any) -> dict[str, Any]:
+        assert self.ws is not None
+        self.rid += 1
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[self.rid] = (t, time.perf_counter(), fut)
+        await self.ws.send(pack({**fields, "t": t, "rid": self.rid}))
+        return await asyncio.wait_for(fut, 30)
+
+    async def reader(self) -> None:
+        assert self.ws is not None
+        with contextlib.suppress(ConnectionClosed):
+            async for data in self.ws:
+                now = time.perf_counter()
+                frame = unpack(data)
+                rid = frame.get("rid")
+                if isinstance(rid, int) and rid in self.pending:
+                    t, sent, fut = self.pending.pop(rid)
+                    if frame["t"] == "error":
+                        self.h.stats.error(str(frame.get("code")))
+                        fut.set_exception(RuntimeError(frame.get("code")))
+                        continue
+                    ms = (now - sent) * 1000
+                    if t in ("ping", "quiz_answer"):
+                        self.h.stats.rtt_ms.append(ms)
+                    if t == "quiz_answer":
+                        self.h.stats.answer_rtt_ms.append(ms)
+                    fut.set_result(frame)
+                    continue
+                kind = frame["t"]
+                if kind == "quiz_question":
+                    self.question = (int(frame["index"]), time.monotonic() + 0.95)
+                elif kind in ("match_found", "quiz_result", "room_aborted", "queue_timeout"):
+                    frame["_at"] = now
+                    if self.events.full():
+                        self.events.get_nowait()
+                    self.events.put_nowait(frame)
+        if not self.h.stop.is_set():
+            self.h.stats.error("disconnected")
+
+    async def ticker(self) -> None:
+        """One request a second: the open question's answer, else a ping."""
+        await asyncio.sleep(self.rng.random())
+        next_t = time.monotonic()
+        while not self.h.stop.is_set() and self.ws is not None:
+            next_t += 1.0
+            q = self.question
+            try:
+                if self.busy:
+                    pass  # handlers of one connection run in order; do not queue behind it
+                elif (q is not None and self.room_id is not None and q[0] not in self.answered
+                        and time.monotonic() < q[1]):
+                    self.answered.add(q[0])
+                    await self.request("quiz_answer", room_id=self.room_id, index=q[0],
+                                       choice=self.rng.randrange(4))
+                else:
+                    await self.request("ping")
+            except (RuntimeError, TimeoutError, ConnectionClosed):
+                pass
+            await asyncio.sleep(max(0.0, next_t - time.monotonic()))
+
+    async def loop(self) -> None:
+        """Duel after duel until the harness stops."""
+        while not self.h.stop.is_set():
+            join_t = time.perf_counter()
+            try:
+                self.busy = True
+                try:
+                    await self.request("queue_join", game="quiz", stake_minor=STAKE_MINOR)
+                finally:
+                    self.busy = False
+                found = await self._next_event({"match_found", "queue_timeout"}, 120)
+                if found["t"] != "match_found":
+                    self.h.stats.error("queue_timeout")
+                    continue
+                room_id = str(found["room_id"])
+                self.h.found(room_id, join_t, float(found["_at"]))
+                self.answered.clear()
+                self.question = None
+                self.busy = True
+                try:
+                    await self.request("room_join", room_id=room_id,
+                                       seat_token=found["seat_token"])
+                finally:
+                    self.busy = False
+                self.room_id = room_id
+                self.h.in_duel += 1
+                try:
+                    end = await self._next_event({"quiz_result", "room_aborted"}, 120)
+                finally:
+                    self.h.in_duel -= 1
+                    self.room_id = None
+                self.h.stats.duels += 1
+                if end["t"] == "room_aborted":
+                    self.h.stats.aborted += 1
+                elif end.get("winner") == self.user_id:
+                    self.h.stats.wins += 1
+                elif end.get("result") == "tie_refund":
+                    self.h.stats.ties += 1
+            except (RuntimeError, TimeoutError) as exc:
+                self.h.stats.error(f"loop:{type(exc).__name__}:{exc}"[:60])
+                await asyncio.sleep(1)
+            except ConnectionClosed:
+                return
+
+    async def _next_event(self, types: set[str], timeout_s: float) -> dict[str, Any]:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                event = await self.events.get()
+                if event["t"] in types:
+                    return event
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 2)
+
+
+# -- set-up: services, server, players --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def services(tmp: Path) -> Iterator[tuple[str, str]]:
+    """(database_url, redis_url): a fresh database on the configured or an embedded server."""
+    import asyncpg
+
+    from server.embedded import start_services
+
+    svc = start_services(os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"), tmp)
+    name = f"mp_capacity_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(svc.database_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = svc.database_url.partition("?")[0].rpartition("/")[0]
+    try:
+        yield f"{base}/{name}", svc.redis_url
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        svc.stop()
+
+
+def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(QUIZ_ENV)
+    env.update(DATABASE_URL=db, REDIS_URL=redis, MATCHPOT_DATA_DIR=str(data_dir),
+               MATCHPOT_JWT_SECRET=JWT_SECRET, MATCHPOT_REDIS_PREFIX=prefix,
+               MATCHPOT_PORT=str(port), MATCHPOT_HOST="127.0.0.1")
+    return env
+
+
+def start_server(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`python -m server serve` pinned to CPU 0 with a raised open-files limit."""
+
+    def prepare() -> None:
+        pin_to(0)
+        raise_open_files()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve"], cwd=REPO, env=env, preexec_fn=prepare,
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    return proc
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500:
+                return
+        time.sleep(0.3)
+    raise RuntimeError("the server did not start in time")
+
+
+def make_players(env: dict[str, str], count: int, out: Path) -> list[str]:
+    from loadtest.setup_users import create_users
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        asyncio.run(create_users(count, 100_000_000, "+254791", 8 * 3600, out))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return [json.loads(line)["token"] for line in out.read_text().splitlines()]
+
+
+# -- the ramp --------------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    duels: int
+    players: int
+    connected: int
+    in_duel_avg: float
+    rtt_p50_ms: float
+    rtt_p99_ms: float
+    answer_p99_ms: float
+    match_p50_ms: float
+    match_p99_ms: float
+    duels_done: int
+    requests: int
+    server_cpu_pct: float
+    client_cpu_pct: float
+    open_files: int
+    rss_mb: float
+    errors: dict[str, int]
+
+    @property
+    def sustained(self) -> bool:
+        return (self.rtt_p99_ms < P99_TARGET_MS and not self.errors
+                and self.in_duel_avg >= 0.5 * self.players and self.duels_done > 0)
+
+
+async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, step_s: float,
+               server: ProcStat, max_s: float) -> tuple[list[Level], str]:
+    harness = Harness()
+    rng = random.Random(20261121)
+    players: list[Player] = []
+    tasks: list[asyncio.Task[None]] = []
+    results: list[Level] = []
+    limit = "all levels sustained"
+    started = time.monotonic()
+    try:
+        for duels in levels:
+            want = 2 * duels
+            if want > len(tokens):
+                limit = f"not enough players set up for {duels} duels"
+                break
+            if time.monotonic() - started > max_s:
+                limit = f"time budget of {max_s:.0f} s spent"
+                break
+            print(f"[capacity] {duels} duels: connecting {want - len(players)} players", flush=True)
+            while len(players) < want:
+                batch = []
+                for token in tokens[len(players):min(want, len(players) + CONNECT_PER_S // 4)]:
+                    p = Player(url, token, harness, random.Random(rng.getrandbits(64)))
+                    players.append(p)
+                    batch.append(p)
+                got = await asyncio.gather(*(p.start() for p in batch), return_exceptions=True)
+                for p, g in zip(batch, got, strict=True):
+                    if isinstance(g, BaseException):
+                        harness.stats.error(f"connect:{type(g).__name__}")
+                        continue
+                    tasks += [asyncio.create_task(p.reader()), asyncio.create_task(p.ticker()),
+                              asyncio.create_task(p.loop())]
+                await asyncio.sleep(0.25)
+            await asyncio.sleep(warmup_s)
+            harness.stats = Stats()
+            cpu0, own0, t0 = server.cpu_s(), time.process_time(), time.monotonic()
+            samples: list[int] = []
+            for _ in range(int(step_s)):
+                await asyncio.sleep(1)
+                samples.append(harness.in_duel)
+            elapsed = time.monotonic() - t0
+            s = harness.stats
+            level = Level(
+                duels=duels, players=want, connected=sum(p.ws is not None for p in players),
+                in_duel_avg=statistics.fmean(samples) if samples else 0.0,
+                rtt_p50_ms=pct(s.rtt_ms, 0.5), rtt_p99_ms=pct(s.rtt_ms, 0.99),
+                answer_p99_ms=pct(s.answer_rtt_ms, 0.99),
+                match_p50_ms=pct(s.match_ms, 0.5), match_p99_ms=pct(s.match_ms, 0.99),
+                duels_done=s.duels // 2, requests=len(s.rtt_ms),
+                server_cpu_pct=100 * (server.cpu_s() - cpu0) / elapsed,
+                client_cpu_pct=100 * (time.process_time() - own0) / elapsed,
+                open_files=server.open_files(), rss_mb=server.rss_mb(), errors=dict(s.errors),
+            )
+            results.append(level)
+            print(f"[capacity] {level}", flush=True)
+            if not level.sustained:
+                limit = why_not(level)
+                break
+    finally:
+        harness.stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(p.close() for p in players), return_exceptions=True)
+    return results, limit
+
+
+def why_not(level: Level) -> str:
+    reasons = []
+    if level.rtt_p99_ms >= P99_TARGET_MS:
+        reasons.append(f"p99 {level.rtt_p99_ms:.0f} ms >= {P99_TARGET_MS:.0f} ms")
+    if level.server_cpu_pct > 90:
+        reasons.append(f"server core at {level.server_cpu_pct:.0f}% CPU")
+    if level.client_cpu_pct > 90:
+        reasons.append(f"load client core at {level.client_cpu_pct:.0f}% CPU")
+    if level.open_files > 0.9 * OPEN_FILES_LIMIT:
+        reasons.append(f"{level.open_files} open files")
+    if level.errors:
+        reasons.append(f"errors {level.errors}")
+    if level.in_duel_avg < 0.5 * level.players:
+        reasons.append(f"only {level.in_duel_avg:.0f} of {level.players} players seated")
+    return "; ".join(reasons) or "unknown"
+
+
+def report(levels: list[Level], limit: str, command: str) -> str:
+    best = max((lv.duels for lv in levels if lv.sustained), default=0)
+    rows = "\n".join(
+        f"| {lv.duels} | {lv.players} | {lv.in_duel_avg / 2:.0f} | {lv.rtt_p50_ms:.1f} "
+        f"| {lv.rtt_p99_ms:.1f} | {lv.answer_p99_ms:.1f} | {lv.match_p50_ms:.1f} "
+        f"| {lv.match_p99_ms:.1f} | {lv.duels_done} | {lv.requests} | {lv.server_cpu_pct:.0f}% "
+        f"| {lv.client_cpu_pct:.0f}% | {lv.open_files} | {lv.rss_mb:.0f} "
+        f"| {'yes' if lv.sustained else 'no'} |"
+        for lv in levels
+    )
+    return (
+        f"### Capacity (`loadtest/capacity.py`)\n\n"
+        f"`{command}` — {dt.date.today().isoformat()}, {machine()}; server pinned to CPU 0,\n"
+        f"load client pinned to CPU 1; questions 1 s, every player sends one request a second.\n\n"
+        f"| target duels | players | seated duels (avg) | rtt p50 ms | rtt p99 ms "
+        f"| answer p99 ms | join→match p50 ms | join→match p99 ms | duels done | requests "
+        f"| server CPU | client CPU | server open files | server RSS MB | p99 < 100 ms |\n"
+        f"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\n"
+        f"Most concurrent duels sustained by one server process with p99 < 100 ms: "
+        f"**{best}**. Stopped by: {limit}.\n"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="250,500,1000,2000")
+    parser.add_argument("--warmup-s", type=float, default=10.0)
+    parser.add_argument("--step-s", type=float, default=20.0)
+    parser.add_argument("--max-s", type=float, default=900.0, help="bound of the whole ramp")
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    levels = sorted({int(x) for x in args.levels.split(",")})
+    if not levels or levels[0] < 1 or 2 * levels[-1] > MAX_PLAYERS:
+        parser.error(f"levels must be 1..{MAX_PLAYERS // 2} duels")
+    pin_to(1)
+    raise_open_files()
+    import uvloop
+
+    command = "python -m loadtest.capacity " + " ".join(sys.argv[1:])
+    with tempfile.TemporaryDirectory(prefix="mp-capacity-") as tmp_name, \
+            services(Path(tmp_name)) as (db, redis):
+        tmp = Path(tmp_name)
+        port = free_port()
+        env = server_env(db, redis, tmp / "data", f"mpcap{uuid.uuid4().hex[:6]}", port)
+        (tmp / "data").mkdir()
+        print(f"[capacity] creating {2 * levels[-1]} players", flush=True)
+        tokens = make_players(env, 2 * levels[-1], tmp / "users.jsonl")
+        log = tmp / "server.log"
+        proc = start_server(env, log)
+        try:
+            wait_ready(port, proc)
+            results, limit = uvloop.run(ramp(
+                f"ws://127.0.0.1:{port}/ws", tokens, levels, args.warmup_s, args.step_s,
+                ProcStat(proc.pid), args.max_s))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            if proc.returncode not in (0, -signal.SIGTERM):
+                print("\n".join(tail))
+        from loadtest.check_books import check
+
+        books = asyncio.run(check(db, 60))
+    text = report(results, limit, command)
+    verdict = "ok" if books == 0 else "FAILED"
+    text += f"\nBooks after the run (`loadtest/check_books.py`): {verdict}.\n"
+    print(text)
+    if args.write:
+        replace_live_duels(capacity=text)
+    return 0 if books == 0 else 1
+
+
+def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
+                       locust: str | None = None) -> None:
+    """Rewrite the "## Live duels" section, keeping the sub-parts this run did not measure."""
+    text = DOC.read_text() if DOC.exists() else ""
+    m = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    old = m.group(1) if m else ""
+    parts: dict[str, str] = {}
+    for name in ("Capacity", "Echo ceiling", "Locust"):
+        pm = re.search(rf"^### {name}.*?(?=^### |\Z)", old, re.S | re.M)
+        if pm:
+            parts[name] = pm.group(0).strip()
+    for name, new in (("Capacity", capacity), ("Echo ceiling", echo), ("Locust", locust)):
+        if new is not None:
+            parts[name] = new.strip()
+    intro = ("Live quiz duels over websockets against one server process "
+             "(commands under `loadtest/`, see loadtest/README.md).")
+    body = "\n\n".join([intro, *(parts[n] for n in ("Capacity", "Echo ceiling", "Locust")
+                                 if n in parts)])
+    replace_section(DOC, SECTION, body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

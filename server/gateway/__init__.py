@@ -1,0 +1,1 @@
+"""The websocket gateway: `/ws`, connections, fan-out across nodes, the handler registry."""

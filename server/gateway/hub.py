@@ -1,0 +1,258 @@
+"""This node's open connections, and their link to every other node through Redis pub/sub.
+
+One pub/sub connection per node. The node SUBSCRIBEs to a player's channel
+when the player's first socket arrives here and UNSUBSCRIBEs when the last one
+leaves, so Redis routes a player's frames only to nodes that hold that player.
+(A pattern subscription would be simpler but would make every node receive and
+discard every player's traffic: N nodes times all messages.)
+
+The node also subscribes to its own channel, so the pub/sub connection always
+has a subscription and a blocking read is always valid.
+
+A user's second connection: the newest wins (docs/protocol.md). Each new socket
+announces itself on the player's channel with its accept time; any older socket
+of that player, on any node, gets an error frame `replaced` and close 4001.
+Ties on the clock are broken by connection id, so exactly one socket survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import structlog
+
+from server import keys
+from server.gateway.balances import BalancePusher
+from server.gateway.connection import CLOSE_REPLACED, Connection
+from server.protocol import Codec, Payload, encode
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
+
+    from server.state import AppState
+
+log = structlog.get_logger(__name__)
+
+SUBSCRIBE_WAIT_S = 5.0  # how long a new socket waits for Redis to confirm its subscription
+READ_BACKOFF_MAX_S = 5.0
+CLOSE_IDLE = 1000
+
+
+class Hub:
+    """Who is connected to this node, and delivery of frames to them from any node."""
+
+    def __init__(self, state: AppState) -> None:
+        settings = state.settings
+        self.state = state
+        self.prefix = settings.redis_prefix
+        self.open_sockets = 0  # accepted sockets, including those still before `hello`
+        self._by_user: dict[str, dict[str, Connection]] = {}
+        self._user_of_channel: dict[bytes, str] = {}
+        self._sub_ready: dict[bytes, asyncio.Future[None]] = {}
+        self._sub_outstanding: dict[bytes, int] = {}
+        self._pubsub: PubSub | None = None
+        self._pubsub_lock = asyncio.Lock()  # commands go out in the order the bookkeeping ran
+        self._tasks: list[asyncio.Task[None]] = []
+        self.balances = BalancePusher(
+            state, self.deliver_local, self.has_user,
+            max_concurrent_reads=max(1, settings.db_pool_max // 4),
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._pubsub = self.state.redis.pubsub()
+        await self._pubsub.subscribe(keys.node_channel(self.prefix, self.state.settings.node_id))
+        self._tasks.append(asyncio.create_task(self._read_loop(), name="ws-pubsub-reader"))
+        self._tasks.append(asyncio.create_task(self._idle_loop(), name="ws-idle-sweeper"))
+
+    async def close(self) -> None:
+        for conn in list(self.connections()):
+            conn.close_with_error(1001, "server_shutdown", "The server is restarting; reconnect.")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.balances.close()
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    # -- local registry ------------------------------------------------------------------
+
+    def connections(self) -> Iterator[Connection]:
+        for conns in self._by_user.values():
+            yield from conns.values()
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self._by_user.values())
+
+    def connections_of(self, user_id: str) -> list[Connection]:
+        return list(self._by_user.get(user_id, {}).values())
+
+    def has_user(self, user_id: str) -> bool:
+        return user_id in self._by_user
+
+    async def add(self, conn: Connection) -> None:
+        """Register an authenticated socket, replace older ones, and subscribe its player."""
+        conns = self._by_user.setdefault(conn.user_id, {})
+        conns[conn.conn_id] = conn
+        self._replace_older(conn.user_id, conn.stamp_ns, conn.conn_id)
+        await self._subscribe(conn.user_id)
+        announce = msgpack.packb({"k": "r", "s": conn.stamp_ns, "c": conn.conn_id})
+        try:
+            await self.state.redis.publish(keys.user_channel(self.prefix, conn.user_id), announce)
+        except Exception:
+            log.exception("ws_announce_failed", user_id=conn.user_id)
+
+    async def remove(self, conn: Connection) -> None:
+        conns = self._by_user.get(conn.user_id)
+        if conns is None or conns.pop(conn.conn_id, None) is None:
+            return
+        if not conns:
+            del self._by_user[conn.user_id]
+            await self._unsubscribe(conn.user_id)
+
+    def _replace_older(self, user_id: str, stamp_ns: int, conn_id: str) -> None:
+        for other in self.connections_of(user_id):
+            if (other.stamp_ns, other.conn_id) < (stamp_ns, conn_id):
+                log.info("ws_replaced", conn_id=other.conn_id, by=conn_id)
+                other.close_with_error(
+                    CLOSE_REPLACED, "replaced",
+                    "This account connected from somewhere else; this connection is closed.",
+                )
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def deliver_local(self, user_id: str, frame: dict[str, Any]) -> int:
+        """Queue `frame` on every socket of `user_id` here, encoding once per codec."""
+        encoded: dict[Codec, Payload] = {}
+        sent = 0
+        for conn in self.connections_of(user_id):
+            if conn.closing:
+                continue
+            if not conn.welcomed:
+                conn.hold(frame)
+                continue
+            payload = encoded.get(conn.codec)
+            if payload is None:
+                payload = encoded[conn.codec] = encode(frame, conn.codec)
+            conn.send_payload(payload)
+            sent += 1
+        return sent
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel: bytes = message["channel"]
+        if kind == "subscribe":
+            left = self._sub_outstanding.get(channel, 0) - 1
+            if left > 0:
+                self._sub_outstanding[channel] = left
+                return
+            self._sub_outstanding.pop(channel, None)
+            ready = self._sub_ready.get(channel)
+            if ready is not None and not ready.done():
+                ready.set_result(None)
+            return
+        if kind != "message":
+            return
+        user_id = self._user_of_channel.get(channel)
+        if user_id is None:
+            return
+        try:
+            envelope = msgpack.unpackb(message["data"], raw=False)
+        except Exception:
+            log.warning("ws_bad_pubsub_message", channel=channel)
+            return
+        if not isinstance(envelope, dict):
+            return
+        if envelope.get("k") == "r":
+            self._replace_older(user_id, int(envelope["s"]), str(envelope["c"]))
+            return
+        frame = envelope.get("f")
+        if not isinstance(frame, dict):
+            return
+        if frame.get("t") == "balance_changed":
+            self.balances.changed(user_id)
+        else:
+            self.deliver_local(user_id, frame)
+
+    # -- pub/sub -------------------------------------------------------------------------
+
+    async def _subscribe(self, user_id: str) -> None:
+        assert self._pubsub is not None, "the hub is not started"
+        channel = keys.user_channel(self.prefix, user_id).encode()
+        ready = self._sub_ready.get(channel)
+        if ready is None:
+            ready = self._sub_ready[channel] = asyncio.get_running_loop().create_future()
+            self._user_of_channel[channel] = user_id
+            self._sub_outstanding[channel] = self._sub_outstanding.get(channel, 0) + 1
+            try:
+                async with self._pubsub_lock:
+                    await self._pubsub.subscribe(channel)
+            except Exception:
+                log.exception("ws_subscribe_failed", user_id=user_id)
+                return
+        try:
+            async with asyncio.timeout(SUBSCRIBE_WAIT_S):
+                await asyncio.shield(ready)
+        except TimeoutError:
+            log.warning("ws_subscribe_unconfirmed", user_id=user_id)
+
+    async def _unsubscribe(self, user_id: str) -> None:
+        assert self._pubsub is not None
+        channel = keys.user_channel(self.prefix, user_id).encode()
+        ready = self._sub_ready.pop(channel, None)
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+        self._user_of_channel.pop(channel, None)
+        try:
+            async with self._pubsub_lock:
+                await self._pubsub.unsubscribe(channel)
+        except Exception:
+            log.exception("ws_unsubscribe_failed", user_id=user_id)
+
+    async def _read_loop(self) -> None:
+        assert self._pubsub is not None
+        backoff_s = 0.1
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ws_pubsub_read_failed")
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(READ_BACKOFF_MAX_S, backoff_s * 2)
+                continue
+            backoff_s = 0.1
+            if message is not None:
+                try:
+                    self._on_message(message)
+                except Exception:
+                    log.exception("ws_pubsub_message_failed")
+
+    # -- idle timeout --------------------------------------------------------------------
+
+    async def _idle_loop(self) -> None:
+        idle_s = self.state.settings.ws_idle_timeout_s
+        assert idle_s > 0
+        interval_s = min(1.0, idle_s / 4)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval_s)
+            deadline_s = loop.time() - idle_s
+            for conn in list(self.connections()):
+                if conn.last_rx_s < deadline_s and not conn.closing:
+                    conn.close_with_error(
+                        CLOSE_IDLE, "idle_timeout",
+                        f"No frame for {idle_s:g} s; send 'ping' to keep the connection open.",
+                    )
+
+
+def now_stamp_ns() -> int:
+    """Accept time of a socket, comparable across nodes (wall clock, ties broken by id)."""
+    return time.time_ns()

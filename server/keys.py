@@ -1,0 +1,17 @@
+"""Every Redis key and pub/sub channel name of the process, in one place.
+
+All names start with `settings.redis_prefix`, so several deployments (or test
+runs) can share one Redis without seeing each other's data.
+"""
+
+from __future__ import annotations
+
+
+def user_channel(prefix: str, user_id: str) -> str:
+    """Pub/sub channel carrying frames for one player's websockets on any node."""
+    return f"{prefix}:ws:user:{user_id}"
+
+
+def node_channel(prefix: str, node_id: str) -> str:
+    """Pub/sub channel addressed to one server node (keeps its subscriber connection alive)."""
+    return f"{prefix}:ws:node:{node_id}"

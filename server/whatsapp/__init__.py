@@ -1,0 +1,1 @@
+"""WhatsApp Cloud API channel: webhook, command router, sender, window and rate tracking."""

@@ -1,0 +1,84 @@
+"""Shared helpers for the WhatsApp tests: Meta-shaped payloads, signatures, settings."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from server.config import Settings
+from server.whatsapp.webhook import signature_of
+from tests.support import TestServices
+
+PAYLOADS = Path(__file__).parent / "payloads"
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+ACCESS_TOKEN = "test-token"
+PHONE_NUMBER_ID = "1234567890"
+_numbers = itertools.count(int(time.time() * 1000) % 1_000_000 * 100 + os.getpid() % 100)
+
+
+def new_wa_id() -> str:
+    """A fresh valid Kenyan mobile number as WhatsApp writes it (digits, no +)."""
+    return f"2547{next(_numbers) % 100_000_000:08d}"
+
+
+def new_wamid() -> str:
+    return f"wamid.TEST{uuid.uuid4().hex}"
+
+
+def payload(name: str, **values: Any) -> dict[str, Any]:
+    """A fixture file with {{PLACEHOLDERS}} filled (JSON-escaped)."""
+    raw = (PAYLOADS / f"{name}.json").read_text()
+    values.setdefault("PHONE_NUMBER_ID", PHONE_NUMBER_ID)
+    values.setdefault("NAME", "Test Player")
+    values.setdefault("TS", str(int(time.time())))
+    values.setdefault("KEY", "")
+    for key, value in values.items():
+        raw = raw.replace("{{" + key + "}}", json.dumps(str(value))[1:-1])
+    assert "{{" not in raw, f"unfilled placeholder in {name}: {raw[raw.index('{{'):][:40]}"
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
+def body_of(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def signed_headers(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
+    return {"content-type": "application/json", "x-hub-signature-256": signature_of(secret, body)}
+
+
+async def post_webhook(client: httpx.AsyncClient, data: dict[str, Any]) -> httpx.Response:
+    body = body_of(data)
+    return await client.post("/webhooks/whatsapp", content=body, headers=signed_headers(body))
+
+
+def wa_settings(ts: TestServices, data_dir: Path, api_base: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        whatsapp_enabled=True, whatsapp_verify_token=VERIFY_TOKEN,
+        whatsapp_app_secret=APP_SECRET, whatsapp_access_token=ACCESS_TOKEN,
+        whatsapp_phone_number_id=PHONE_NUMBER_ID, whatsapp_api_base=api_base,
+        whatsapp_pair_interval_s=0.0, whatsapp_retry_base_s=0.05, whatsapp_http_timeout_s=2.0,
+    )
+    values.update(overrides)
+    return ts.settings(data_dir, **values)
+
+
+def wa_env(api_base: str, **overrides: str) -> dict[str, str]:
+    """The same WhatsApp settings as environment variables, for a subprocess server."""
+    env = {
+        "MATCHPOT_WHATSAPP_ENABLED": "true", "MATCHPOT_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "MATCHPOT_WHATSAPP_APP_SECRET": APP_SECRET,
+        "MATCHPOT_WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+        "MATCHPOT_WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "MATCHPOT_WHATSAPP_API_BASE": api_base, "MATCHPOT_WHATSAPP_PAIR_INTERVAL_S": "0",
+    }
+    env.update(overrides)
+    return env
