@@ -33,7 +33,7 @@ def _fingerprint(extras: str) -> str:
 
 def ensure_installed(extras: str) -> None:
     """Create the virtualenv and install the project with `extras` unless already done."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (runs before the venv exists)
         sys.exit(f"Matchpot needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not PY.exists():
         print("creating .venv ...", flush=True)

@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     # Money and compliance.
     currency: str = "KES"
     money_mode: Literal["credits", "real"] = "credits"
-    whatsapp_real_money: bool = False  # real-money play over WhatsApp: off unless the operator opts in
+    # Real-money play over WhatsApp: off unless the operator opts in.
+    whatsapp_real_money: bool = False
     payouts_enabled: bool = False  # paying winnings out as money: off unless the operator opts in
     payments_provider: Literal["manual", "mpesa"] = "manual"
     hold_sweep_interval_s: float = 5.0

@@ -17,7 +17,8 @@ def mask_phone(value: str) -> str:
     digits = value.lstrip("+")
     if len(digits) < 7:
         return "***"
-    return ("+" if value.startswith("+") else "") + digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
+    sign = "+" if value.startswith("+") else ""
+    return sign + digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
 
 
 def _mask_phones(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 MPESA_CLEARING = "clearing:mpesa"
 ALERT_CHANNEL = "whatsapp"
 MAX_PENDING_STK_PER_USER = 3
+MAX_IDEM_KEY_CHARS = 200
 CALLBACK_LOG_KEEP = 100_000  # rows of raw callbacks kept; older ones are pruned
 
 
@@ -77,9 +78,14 @@ def _alert(cause: str, kind: str, user_id: str, payload: dict[str, Any]) -> Outb
 
 
 async def start_deposit(
-    state: AppState, user_id: str, amount_minor: int, *, channel: str
+    state: AppState, user_id: str, amount_minor: int, *, channel: str,
+    idem_key: str | None = None,
 ) -> DepositStart:
-    """Begin a deposit the way the operator configured: manual request or M-Pesa STK Push."""
+    """Begin a deposit the way the operator configured: manual request or M-Pesa STK Push.
+
+    `idem_key` (a WhatsApp message's wamid) makes a repeated call for the same cause
+    create one request: the manual request's reference and the STK intent derive from it.
+    """
     s = state.settings
     if type(amount_minor) is not int or amount_minor <= 0:
         raise PaymentError("invalid_amount", "The amount must be a positive whole number.")
@@ -87,11 +93,15 @@ async def start_deposit(
         raise PaymentError("amount_out_of_range",
                            f"Deposits are {amount_text(s, s.deposit_min_minor)} to"
                            f" {amount_text(s, s.deposit_max_minor)}.")
+    if idem_key is not None and not 1 <= len(idem_key) <= MAX_IDEM_KEY_CHARS:
+        raise PaymentError("invalid_request", "The idempotency key is too long.")
     if s.payments_provider == "mpesa":
-        return await _start_stk(state, user_id, amount_minor)
+        return await _start_stk(state, user_id, amount_minor, idem_key)
     from server.wallets.service import WalletError, request_deposit
 
-    reference = f"{channel[:8]}-{uuid.uuid4().hex[:16]}"
+    suffix = uuid.uuid4().hex[:16] if idem_key is None else \
+        transfer_id("deposit", idem_key).hex[:16]
+    reference = f"{channel[:8]}-{suffix}"
     try:
         dep, _created = await request_deposit(state, user_id, amount_minor, reference)
     except WalletError as exc:
@@ -101,7 +111,45 @@ async def start_deposit(
     return DepositStart(text, "manual", dep.id, amount_minor, dep.state)
 
 
-async def _start_stk(state: AppState, user_id: str, amount_minor: int) -> DepositStart:
+def _stk_text(state: AppState, amount_minor: int) -> str:
+    s = state.settings
+    return (f"Check your phone: approve the M-Pesa request for {s.currency}"
+            f" {amount_minor // 100} to add {amount_text(s, amount_minor)} to your wallet.")
+
+
+async def _claim_intent(
+    state: AppState, uid: uuid.UUID, amount_minor: int, idem_key: str
+) -> DepositStart | None:
+    """Record the intent before the push; None if this key is new, else the first outcome.
+
+    An intent without a checkout id is a push in flight or one whose outcome a crash
+    lost: it is never sent again blindly (reconciliation and the callback settle it).
+    """
+    inserted = await state.pool.fetchval(
+        "INSERT INTO mpesa_deposit_intents (idem_key, user_id, amount_minor)"
+        " VALUES ($1, $2, $3) ON CONFLICT (idem_key) DO NOTHING RETURNING true",
+        idem_key, uid, amount_minor)
+    if inserted:
+        return None
+    row = await state.pool.fetchrow(
+        "SELECT i.user_id, i.amount_minor, i.checkout_request_id, r.id AS request_id, r.state"
+        " FROM mpesa_deposit_intents i LEFT JOIN mpesa_requests r"
+        " ON r.checkout_request_id = i.checkout_request_id WHERE i.idem_key = $1", idem_key)
+    assert row is not None
+    if row["user_id"] != uid or row["amount_minor"] != amount_minor:
+        raise PaymentError("idempotency_conflict",
+                           "This request was already used for a different deposit.", 409)
+    if row["request_id"] is None:
+        return DepositStart(
+            "Your M-Pesa request is on its way; check your phone.", "mpesa", "", amount_minor,
+            "pending")
+    return DepositStart(_stk_text(state, amount_minor), "mpesa", str(row["request_id"]),
+                        amount_minor, str(row["state"]), row["checkout_request_id"])
+
+
+async def _start_stk(
+    state: AppState, user_id: str, amount_minor: int, idem_key: str | None = None
+) -> DepositStart:
     s = state.settings
     uid = uuid.UUID(user_id)
     phone = await state.pool.fetchval("SELECT phone_e164 FROM users WHERE id = $1", uid)
@@ -112,6 +160,24 @@ async def _start_stk(state: AppState, user_id: str, amount_minor: int) -> Deposi
         mpesa.msisdn(phone)
     except mpesa.MpesaFormatError as exc:
         raise PaymentError(exc.code, exc.msg) from exc
+    if idem_key is not None:
+        first = await _claim_intent(state, uid, amount_minor, idem_key)
+        if first is not None:
+            return first
+    try:
+        return await _push_stk(state, uid, phone, amount_minor, idem_key)
+    except PaymentError as exc:
+        if idem_key is not None and exc.code != "provider_timeout":  # refused: nothing sent
+            await state.pool.execute(
+                "DELETE FROM mpesa_deposit_intents WHERE idem_key = $1"
+                " AND checkout_request_id IS NULL", idem_key)
+        raise
+
+
+async def _push_stk(
+    state: AppState, uid: uuid.UUID, phone: str, amount_minor: int, idem_key: str | None
+) -> DepositStart:
+    s = state.settings
     pending = await state.pool.fetchval(
         "SELECT count(*) FROM mpesa_requests WHERE user_id = $1 AND state = 'pending'", uid)
     if pending >= MAX_PENDING_STK_PER_USER:
@@ -126,16 +192,21 @@ async def _start_stk(state: AppState, user_id: str, amount_minor: int) -> Deposi
                            502) from exc
     metrics.MPESA_REQUESTS.labels("stk_push", "ok").inc()
     checkout = str(data["CheckoutRequestID"])
-    row = await state.pool.fetchrow(
-        "INSERT INTO mpesa_requests (checkout_request_id, merchant_request_id, user_id,"
-        " phone_e164, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        checkout, str(data.get("MerchantRequestID", "")), uid, phone, amount_minor, s.currency,
-    )
+    async with state.pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO mpesa_requests (checkout_request_id, merchant_request_id, user_id,"
+            " phone_e164, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            checkout, str(data.get("MerchantRequestID", "")), uid, phone, amount_minor,
+            s.currency,
+        )
+        if idem_key is not None:
+            await conn.execute(
+                "UPDATE mpesa_deposit_intents SET checkout_request_id = $2 WHERE idem_key = $1",
+                idem_key, checkout)
     assert row is not None
     await _apply_early_callback(state, checkout)
-    text = (f"Check your phone: approve the M-Pesa request for {s.currency}"
-            f" {amount_minor // 100} to add {amount_text(s, amount_minor)} to your wallet.")
-    return DepositStart(text, "mpesa", str(row["id"]), amount_minor, "pending", checkout)
+    return DepositStart(_stk_text(state, amount_minor), "mpesa", str(row["id"]), amount_minor,
+                        "pending", checkout)
 
 
 async def _apply_early_callback(state: AppState, checkout: str) -> None:

@@ -222,15 +222,54 @@ async def _verify(state: AppState, user: User, cmd: Command, wamid: str) -> list
     return [messages.text(str(result.get("text", "No bet with that id.")))]
 
 
+QUIZ_JOIN_MARK_TTL_S = 24 * 3600  # a message's quiz join is remembered this long
+
+
 async def _quiz(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
+    """Queue the player for a quiz duel and send the PWA link where the duel is played.
+
+    The join is marked by the message's wamid, so a reprocessed message never joins twice.
+    """
     assert cmd.amount_minor is not None
     _play_allowed(state)
-    units = cmd.amount_minor // 100
-    url = f"{state.settings.resolved_public_url.rstrip('/')}/play?stake={units}"
+    try:
+        from matchmaking.errors import MatchmakingError
+        from server.play.service import service
+    except ImportError:
+        raise Reply("Quiz duels are not available yet; please use the app.") from None
+    s = state.settings
+    stake = amount_text(s, cmd.amount_minor)
+    offered = sorted(set(s.quiz_stakes_minor))
+    if cmd.amount_minor not in offered:
+        tiers = ", ".join(str(t // 100) for t in offered)
+        raise Reply(f"Quiz duels take a stake of {tiers}. For example: 'quiz {offered[0] // 100}'.")
+    if state.draining:
+        raise Reply("The server is restarting; try again in a moment.")
+    mark = f"{s.redis_prefix}:wa:quiz:{wamid}"
+    if await state.redis.set(mark, user.id, nx=True, ex=QUIZ_JOIN_MARK_TTL_S):
+        try:
+            await service(state).matchmaker.join(user.id, "quiz", cmd.amount_minor, s.currency)
+        except MatchmakingError as exc:
+            await state.redis.delete(mark)
+            if exc.code == "insufficient_funds":
+                raise Reply(f"Your balance is too low for a stake of {stake}.") from exc
+            if exc.code == "already_queued":
+                raise Reply("You are already waiting for an opponent. Open the app to play: "
+                            f"{_quiz_url(state, cmd.amount_minor)}") from exc
+            raise Reply(f"Could not join the quiz queue: {exc}.") from exc
+        except LedgerError as exc:
+            await state.redis.delete(mark)
+            if exc.code == "insufficient_funds":
+                raise Reply(f"Your balance is too low for a stake of {stake}.") from exc
+            raise
     return [messages.text(
-        f"Quiz duels are played live in the app. Join with a stake of"
-        f" {amount_text(state.settings, cmd.amount_minor)}: {url}"
+        f"You are in the quiz queue with a stake of {stake}, held until the duel ends."
+        f" Open the app to play when an opponent is found: {_quiz_url(state, cmd.amount_minor)}"
     )]
+
+
+def _quiz_url(state: AppState, stake_minor: int) -> str:
+    return f"{state.settings.resolved_public_url.rstrip('/')}/?stake={stake_minor // 100}"
 
 
 async def _alerts(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger import TransferRequest, transfer_id
 from matchpot_client import MatchpotClient
+
+from ledger import TransferRequest, transfer_id
 from tests.server.gateway_helpers import new_player
 
 STAKE_MINOR = 10_000

@@ -88,7 +88,7 @@ async def test_conversation(
 
     # Quiz: a link to play in the app.
     quiz = await chat.say("quiz 100")
-    assert "/play?stake=100" in quiz.text
+    assert "/?stake=100" in quiz.text and "queue" in quiz.text
 
     # Alerts off and on again (a template's quick-reply button also works).
     off = await chat.say("stpo")
