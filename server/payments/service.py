@@ -150,7 +150,6 @@ async def _claim_intent(
 async def _start_stk(
     state: AppState, user_id: str, amount_minor: int, idem_key: str | None = None
 ) -> DepositStart:
-    s = state.settings
     uid = uuid.UUID(user_id)
     phone = await state.pool.fetchval("SELECT phone_e164 FROM users WHERE id = $1", uid)
     if phone is None:

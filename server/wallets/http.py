@@ -250,8 +250,21 @@ async def admin_withdrawals(request: Request) -> Response:
 
 
 async def approve_withdrawal(request: Request) -> Response:
+    """Approve a withdrawal. With M-Pesa payouts on, this starts the B2C payment and the
+    withdrawal stays pending until Daraja's result posts or voids its hold."""
     state = _state(request)
     admin = await require_admin(request, *DECIDERS)
+    from server.payments import b2c
+
+    if b2c.b2c_enabled(state):
+        from server.payments.service import PaymentError
+
+        try:
+            out = await b2c.approve_withdrawal(state, request.path_params["id"],
+                                               admin_id=admin.subject)
+        except PaymentError as exc:
+            raise ApiError(exc.status, exc.code, exc.msg) from exc
+        return JSONResponse(dict(out["withdrawal"], payout="mpesa", b2c_state=out["b2c_state"]))
     try:
         w = await service.complete_withdrawal(
             state, request.path_params["id"], paid=True, provider_ref=None,

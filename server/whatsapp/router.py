@@ -103,7 +103,9 @@ async def _deposit(state: AppState, user: User, cmd: Command, wamid: str) -> lis
         from server.payments.service import start_deposit
     except ImportError:
         raise Reply("Deposits over WhatsApp are not available yet; please use the app.") from None
-    started = await start_deposit(state, user.id, cmd.amount_minor, channel="whatsapp")
+    started = await start_deposit(
+        state, user.id, cmd.amount_minor, channel="whatsapp", idem_key=wamid
+    )
     return [messages.text(str(started.text))]
 
 
