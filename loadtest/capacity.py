@@ -208,6 +208,7 @@ class Player:
         self.question: tuple[int, float] | None = None  # (index, deadline monotonic)
         self.answered: set[int] = set()
         self.busy = False  # a queue/seat request is in flight: the ticker waits (one at a time)
+        self.queued = False
 
     async def start(self) -> None:
         self.ws = await connect(self.url, max_size=2**20, open_timeout=30, ping_interval=None)
@@ -287,7 +288,13 @@ class Player:
                     await self.request("queue_join", game="quiz", stake_minor=STAKE_MINOR)
                 finally:
                     self.busy = False
-                found = await self._next_event({"match_found", "queue_timeout"}, 120)
+                self.queued = True
+                try:
+                    found = await self._next_event({"match_found", "queue_timeout", "_left"}, 120)
+                finally:
+                    self.queued = False
+                if found["t"] == "_left":
+                    return
                 if found["t"] != "match_found":
                     self.h.stats.error("queue_timeout")
                     continue
@@ -327,6 +334,14 @@ class Player:
                 event = await self.events.get()
                 if event["t"] in types:
                     return event
+
+    async def leave_queue(self) -> None:
+        """At the end of a run: leave the queue so the held stake is released at once."""
+        if not self.queued or self.ws is None:
+            return
+        with contextlib.suppress(RuntimeError, TimeoutError, ConnectionClosed):
+            await self.request("queue_leave")
+            self.events.put_nowait({"t": "_left"})
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -501,7 +516,15 @@ async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, 
                 limit = why_not(level)
                 break
     finally:
+        # Wind down like players would: no new duels, leave the queue, finish the duel.
         harness.stop.set()
+        await asyncio.gather(*(p.leave_queue() for p in players), return_exceptions=True)
+        loops = [t for t in tasks if t.get_coro().__name__ == "loop"]  # type: ignore[union-attr]
+        for _ in range(3):  # a player whose queue_join was in flight is queued only now
+            if loops:
+                _, pending = await asyncio.wait(loops, timeout=20)
+                loops = list(pending)
+            await asyncio.gather(*(p.leave_queue() for p in players), return_exceptions=True)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,6 +8,7 @@ and are removed when a room closes. Rooms throttle their own writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -96,17 +97,21 @@ class RoomDirectory:
 
 
 async def run_heartbeat(
-    directory: RoomDirectory, node_id: str, room_count: Callable[[], int], *,
-    interval_s: float = 5.0, ttl_s: int = 15,
+    directory: RoomDirectory, node_id: str, room_count: Callable[[], int], stop: asyncio.Event,
+    *, interval_s: float = 5.0, ttl_s: int = 15,
 ) -> None:
-    """Refresh the node's heartbeat until cancelled; a failed beat is logged and retried."""
+    """Refresh the node's heartbeat until `stop` is set, then remove it so others see us gone.
+
+    Stopping through the event (not cancellation) never interrupts a Redis command half-way.
+    A failed beat is logged and retried on the next interval.
+    """
     assert 0 < interval_s < ttl_s, "a beat must land before the previous one expires"
-    while True:
+    while not stop.is_set():
         try:
             await directory.heartbeat(node_id, ttl_s, room_count())
         except Exception:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError from None  # the client turned a cancel into an error
             log.warning("rooms_heartbeat_failed", node=node_id, exc_info=True)
-        await asyncio.sleep(interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+    with contextlib.suppress(Exception):
+        await directory.remove_node(node_id)

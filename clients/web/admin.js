@@ -51,15 +51,15 @@ async function refresh() {
     const r = await api("/admin/rooms");
     table($("rooms"), ["room", "game", "phase", "players", "stake", "node", ""], (r.items || []).map((x) => {
       const b = document.createElement("button"); b.textContent = "Watch"; b.onclick = () => spectate(x.room_id);
-      return [x.room_id.slice(0, 8), x.game, x.phase, (x.players || []).length, money(x.stake_minor || 0), x.node, b]; }));
+      return [x.room_id.slice(0, 8), x.game, x.phase, (x.players || []).length, money(Object.values(x.stakes || {})[0] || 0), x.node, b]; }));
   } catch (err) { $("panel-msg").textContent = err.message; $("panel-msg").className = "msg err"; }
 }
 function spectate(roomId) {
   if (ws) ws.close();
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${proto}://${location.host}/ws`);
+  ws = new WebSocket(`${proto}://${location.host}/admin/ws`);
   $("stream").textContent = ""; $("spectating").textContent = roomId;
-  ws.onopen = () => { ws.send(JSON.stringify({ t: "hello", rid: 1, token })); ws.send(JSON.stringify({ t: "spectate", rid: 2, room_id: roomId })); };
+  ws.onopen = () => { ws.send(JSON.stringify({ t: "hello", token })); ws.send(JSON.stringify({ t: "spectate", room_id: roomId })); };
   ws.onmessage = (m) => { const s = $("stream"); s.textContent += m.data + "\n"; s.scrollTop = s.scrollHeight; };
 }
 function start() { $("login").hidden = true; $("panel").hidden = false; refresh(); setInterval(refresh, 3000); }

@@ -118,7 +118,11 @@ class QuizDuel(Game):
     # ----- lifecycle -----
 
     async def on_create(self, room: RoomContext) -> None:
-        avoid = await self.seen.recent(self.players)
+        try:
+            avoid = await self.seen.recent(self.players)
+        except Exception:  # a Redis hiccup must not stop the duel: repeats are the lesser harm
+            log.warning("quiz_seen_unavailable", room=room.room_id, exc_info=True)
+            avoid = set()
         self.questions = self.bank.pick(self.rng, self.config.question_count, avoid)
         self.deadline_ms = room.now_ms() + self.config.join_timeout_ms
         room.set_timer("join_timeout", self.deadline_ms)
@@ -130,7 +134,10 @@ class QuizDuel(Game):
         self.phase = "countdown"
         self.starts_at_ms = room.now_ms() + self.config.countdown_ms
         self.deadline_ms = self.starts_at_ms
-        await self.seen.remember(self.players, [q.id for q in self.questions])
+        try:
+            await self.seen.remember(self.players, [q.id for q in self.questions])
+        except Exception:
+            log.warning("quiz_seen_not_saved", room=room.room_id, exc_info=True)
         room.publish({
             "t": "quiz_start", "players": list(self.players), "stake_minor": self.stake_minor,
             "currency": self.spec.currency, "question_count": len(self.questions),

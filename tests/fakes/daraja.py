@@ -11,6 +11,7 @@ import base64
 import itertools
 import json
 import threading
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +43,8 @@ class FakeDaraja:
     stk_mode: str = "ok"  # ok | reject
     _tokens: set[str] = field(default_factory=set)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Ids unique per fake, so fakes of several test modules never reuse one in the shared DB.
+    _tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -124,7 +127,8 @@ class FakeDaraja:
         if rec.path == "/mpesa/stkpush/v1/processrequest":
             if self.stk_mode == "reject":
                 return 400, {"errorCode": "400.002.02", "errorMessage": "Bad Request - Invalid"}
-            return 200, {"MerchantRequestID": f"29115-{n}", "CheckoutRequestID": f"ws_CO_{n:06d}",
+            return 200, {"MerchantRequestID": f"29115-{n}",
+                         "CheckoutRequestID": f"ws_CO_{self._tag}{n:06d}",
                          "ResponseCode": "0",
                          "ResponseDescription": "Success. Request accepted for processing",
                          "CustomerMessage": "Success. Request accepted for processing"}
@@ -142,7 +146,7 @@ class FakeDaraja:
             if self.b2c_mode == "reject":
                 return 400, {"errorCode": "401.002.01", "errorMessage": "Error Occurred -"
                              " Invalid Access Token"}
-            return 200, {"ConversationID": f"AG_2024_{n}",
+            return 200, {"ConversationID": f"AG_2024_{self._tag}{n}",
                          "OriginatorConversationID": body.get("OriginatorConversationID"),
                          "ResponseCode": "0",
                          "ResponseDescription": "Accept the service request successfully."}

@@ -401,15 +401,24 @@ def test_decide_orders_by_score_then_time_then_declares_a_tie() -> None:
     assert decide({"a": 3, "b": 3}, {"a": 5, "b": 5}) == (None, "tie_refund")
 
 
-async def test_a_stake_outside_the_tiers_cannot_make_a_duel(
-    ledger: Any, pool: Any, redis: Any, settings: Any
-) -> None:
-    from rooms.errors import InvalidMatch
+def test_a_stake_outside_the_tiers_or_unequal_stakes_cannot_make_a_duel() -> None:
+    import random
 
-    with pytest.raises(InvalidMatch) as err:
-        await make_duel(ledger, pool, redis, settings.redis_prefix, stake_minor=1_234)
-    assert err.value.code == "invalid_match"
-    # The holds made for the refused match are still released by the ledger's expiry rule.
+    from rooms.errors import InvalidMatch
+    from rooms.games.quiz import QuizFactory
+    from rooms.types import MatchSpec
+    from tests.rooms.helpers import BANK
+
+    factory = QuizFactory(bank=BANK, seen=None, settlement=None)  # type: ignore[arg-type]
+
+    def spec(*stakes: int) -> MatchSpec:
+        return MatchSpec("r", "quiz", tuple(HeldStake(str(uuid.uuid4()), uuid.uuid4(), s, "KES")
+                                            for s in stakes))
+
+    for bad in (spec(1_234, 1_234), spec(5_000, 10_000), spec(5_000, 5_000, 5_000)):
+        with pytest.raises(InvalidMatch) as err:
+            factory(bad, random.Random(1))
+        assert err.value.code == "invalid_match"
 
 
 async def test_history_pages_newest_first_and_rejects_a_forged_cursor(

@@ -14,6 +14,7 @@ import httpx
 
 from server.config import Settings
 from server.whatsapp.webhook import signature_of
+from tests.fakes.graph_api import FakeGraphApi, Recorded
 from tests.support import TestServices
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -82,3 +83,43 @@ def wa_env(api_base: str, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+class Chat:
+    """One user talking to the server: each call sends a message and returns the reply."""
+
+    def __init__(self, client: httpx.AsyncClient, fake: FakeGraphApi) -> None:
+        self.client = client
+        self.fake = fake
+        self.wa_id = new_wa_id()
+        self.phone = "+" + self.wa_id
+        self.last_wamid = ""
+
+    async def send(self, name: str, **values: str) -> Recorded:
+        """Deliver one signed message and return its first reply (found by its send key,
+        so an alert arriving meanwhile is not mistaken for the reply)."""
+        wamid = new_wamid()
+        data = payload(name, WA_ID=self.wa_id, WAMID=wamid, **values)
+        resp = await post_webhook(self.client, data)
+        assert resp.status_code == 200 and resp.json()["received"] == 1
+        key = f"reply:{wamid}:0"
+        await self.fake.wait_for(lambda f: any(r.key == key for r in f.to(self.phone)))
+        reply = next(r for r in self.fake.to(self.phone) if r.key == key)
+        assert reply.status == 200 and reply.problems == []
+        self.last_wamid = wamid
+        return reply
+
+    def alerts(self, containing: str = "") -> list[Recorded]:
+        """Accepted messages to this user that are not replies (alerts), optionally only
+        those whose text contains `containing`."""
+        return [r for r in self.fake.to(self.phone)
+                if r.status == 200 and not (r.key or "").startswith("reply:")
+                and containing in r.text]
+
+    async def wait_alert(self, containing: str, timeout_s: float = 15.0) -> Recorded:
+        """The alert whose text contains `containing`, waiting for it within a bound."""
+        await self.fake.wait_for(lambda f: bool(self.alerts(containing)), timeout_s)
+        return self.alerts(containing)[0]
+
+    async def say(self, text: str) -> Recorded:
+        return await self.send("text", TEXT=text)

@@ -7,31 +7,8 @@ from typing import Any
 import httpx
 
 from ledger import TransferRequest, transfer_id
-from tests.fakes.graph_api import FakeGraphApi, Recorded
-from tests.whatsapp.helpers import new_wa_id, new_wamid, payload, post_webhook
-
-
-class Chat:
-    """One user talking to the server: each call sends a message and returns the reply."""
-
-    def __init__(self, client: httpx.AsyncClient, fake: FakeGraphApi) -> None:
-        self.client = client
-        self.fake = fake
-        self.wa_id = new_wa_id()
-        self.phone = "+" + self.wa_id
-
-    async def send(self, name: str, **values: str) -> Recorded:
-        seen = len(self.fake.to(self.phone))
-        data = payload(name, WA_ID=self.wa_id, WAMID=new_wamid(), **values)
-        resp = await post_webhook(self.client, data)
-        assert resp.status_code == 200 and resp.json()["received"] == 1
-        await self.fake.wait_for(lambda f: len(f.to(self.phone)) > seen)
-        reply = self.fake.to(self.phone)[seen]
-        assert reply.status == 200 and reply.problems == []
-        return reply
-
-    async def say(self, text: str) -> Recorded:
-        return await self.send("text", TEXT=text)
+from tests.fakes.graph_api import FakeGraphApi
+from tests.whatsapp.helpers import Chat
 
 
 async def _user_id(pool: Any, phone: str) -> str:
