@@ -111,7 +111,9 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return f"nproc {os.cpu_count()}, {model}, Python {sys.version.split()[0]}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"nproc {os.cpu_count()}, {model}, Python {sys.version.split()[0]}, "
+            f"load average at the end {load}")
 
 
 def free_port() -> int:
@@ -631,7 +633,7 @@ def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
     m = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     old = m.group(1) if m else ""
     parts: dict[str, str] = {}
-    for name in ("Capacity", "Echo ceiling", "Locust"):
+    for name in ("Capacity", "Echo ceiling", "Locust", "Findings"):
         pm = re.search(rf"^### {name}.*?(?=^### |\Z)", old, re.S | re.M)
         if pm:
             parts[name] = pm.group(0).strip()
@@ -640,8 +642,8 @@ def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
             parts[name] = new.strip()
     intro = ("Live quiz duels over websockets against one server process "
              "(commands under `loadtest/`, see loadtest/README.md).")
-    body = "\n\n".join([intro, *(parts[n] for n in ("Capacity", "Echo ceiling", "Locust")
-                                 if n in parts)])
+    order = ("Capacity", "Echo ceiling", "Locust", "Findings")
+    body = "\n\n".join([intro, *(parts[n] for n in order if n in parts)])
     replace_section(DOC, SECTION, body)
 
 

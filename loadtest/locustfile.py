@@ -63,7 +63,7 @@ def next_token() -> str:
 
 
 def fire(name: str, ms: float, exc: Exception | None = None, length: int = 0) -> None:
-    events.request.fire(request_type="WS", name=name, response_time=ms,
+    events.request.fire(request_type="WS", name=name, response_time=ms,  # type: ignore[no-untyped-call]
                         response_length=length, exception=exc, context={})
 
 
@@ -86,6 +86,11 @@ class DuelPlayer(User):
             raise
 
     def on_stop(self) -> None:
+        # Leave the queue so a stake held for a match that will never be played comes back now.
+        try:
+            self.player.request("queue_leave")
+        except WsError:
+            pass  # not queued (or already gone): nothing is held for a queue
         self.player.close()
 
     @task

@@ -33,11 +33,13 @@ async def create_users(
 
     assert 1 <= count <= MAX_USERS and funds_minor >= 0 and ttl_s > 0
     settings = Settings()
+    if not settings.database_url:
+        raise SystemExit("set DATABASE_URL to the server's database")
     secret = settings.resolved_jwt_secret()
     pool = await create_pool(settings.database_url, min_size=2, max_size=8)
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
+            await migrate(conn)  # type: ignore[arg-type]  # a pool proxy is a Connection
         ledger = Ledger(pool)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as f:

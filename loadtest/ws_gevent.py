@@ -113,7 +113,7 @@ class GeventPlayer:
             if frame.get("t") == "_closed":
                 raise WsError("closed", "the connection closed")
             if frame.get("t") in types:
-                return frame
+                return dict(frame)
 
     def close(self) -> None:
         ws, self.ws = self.ws, None

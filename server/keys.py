@@ -15,3 +15,13 @@ def user_channel(prefix: str, user_id: str) -> str:
 def node_channel(prefix: str, node_id: str) -> str:
     """Pub/sub channel addressed to one server node (keeps its subscriber connection alive)."""
     return f"{prefix}:ws:node:{node_id}"
+
+
+def play_rooms(prefix: str) -> str:
+    """Sorted set: ids of rooms with stakes at risk, scored by creation ms (until they close)."""
+    return f"{prefix}:play:rooms"
+
+
+def play_room(prefix: str, room_id: str) -> str:
+    """String (JSON): a room's node and seats with their holds, to void if the node dies."""
+    return f"{prefix}:play:room:{{{room_id}}}"

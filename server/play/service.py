@@ -30,6 +30,7 @@ from rooms.types import HeldStake, MatchSpec
 from server import metrics
 from server.events import publish_to_user
 from server.matchmaking_stakes import LedgerStakes, timeout_bonus_minor
+from server.play import reaper
 from server.play.alerts import ALERT_CHANNEL, AlertingLedger
 from server.state import AppState
 
@@ -103,6 +104,7 @@ class PlayService:
         self.directory = RoomDirectory(state.redis, s.redis_prefix)
         settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool,
                                       escrow=f"escrow:{GAME}")
+        self.settlement = settlement
         quiz = QuizFactory(
             bank=QuestionBank.load(),
             seen=RedisSeenStore(state.redis, s.redis_prefix, keep_duels=s.quiz_no_repeat_duels,
@@ -118,6 +120,8 @@ class PlayService:
         self._stop = asyncio.Event()
         # conn_id -> room ids that connection sits or watches in, for disconnects.
         self.conn_rooms: dict[str, set[str]] = {}
+        self._watched: set[str] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
         # Players seated in-process rather than over a socket (the demo bot).
         self.local_players: dict[str, Any] = {}
 
@@ -127,7 +131,14 @@ class PlayService:
             HeldStake(t.user_id, uuid.UUID(t.hold_id), t.stake_minor, t.currency)
             for t in match.tickets
         )
+        if self.rooms.find(match.room_id) is None:
+            await reaper.remember(self.state, match.room_id, GAME, seats, match.created_ms)
         room = self.rooms.create(MatchSpec(match.room_id, GAME, seats))
+        if room.room_id not in self._watched:
+            self._watched.add(room.room_id)
+            watcher = asyncio.create_task(self._forget_when_closed(room))
+            self._watchers.add(watcher)
+            watcher.add_done_callback(self._watchers.discard)
         metrics.MATCHES_MADE.labels(game=GAME).inc()
         for seat in seats:
             local = self.local_players.get(seat.user_id)
@@ -146,6 +157,12 @@ class PlayService:
             }
             await publish_to_user(self.state, seat.user_id, frame)
 
+    async def _forget_when_closed(self, room: Any) -> None:
+        await room.wait_closed()
+        self._watched.discard(room.room_id)
+        with contextlib.suppress(Exception):
+            await reaper.forget(self.state, room.room_id)
+
     async def _display_names(self, user_ids: list[str]) -> dict[str, str]:
         rows = await self.state.pool.fetch(
             "SELECT id::text AS id, coalesce(display_name, 'player') AS name FROM users"
@@ -160,6 +177,10 @@ class PlayService:
 
             self.state.spawn(demo_bot.run(self.state), "demo-bot")
         self.state.spawn(self._heartbeat(), "node-heartbeat")
+        self.state.spawn(reaper.run(
+            self.state, self.settlement, lambda: [r.room_id for r in self.rooms.rooms()],
+            self.directory.node_alive, self._stop, self.state.settings.node_heartbeat_s,
+        ), "room-reaper")
 
     async def _heartbeat(self) -> None:
         s = self.state.settings
