@@ -38,7 +38,8 @@ from loadtest.ws_gevent import GeventPlayer, WsError
 
 TOKENS_FILE = Path(os.environ.get("MATCHPOT_LOAD_TOKENS", "loadtest/reports/users.jsonl"))
 STAKE_MINOR = int(os.environ.get("MATCHPOT_LOAD_STAKE_MINOR", "10000"))
-THINK_S = (0.3, 2.0)
+THINK_S = (0.1, 0.7)  # within a 1 s question (loadtest/README.md); capped by the deadline
+DEADLINE_MARGIN_S = 0.1
 MATCH_TIMEOUT_S = 120.0
 DUEL_TIMEOUT_S = 180.0
 MAX_EVENTS_PER_DUEL = 256
@@ -138,7 +139,10 @@ class DuelPlayer(User):
             if frame["t"] != "quiz_question":
                 return frame
             choices = frame.get("choices") or [0, 1, 2, 3]
-            gevent.sleep(self.rng.uniform(*THINK_S))
+            left_s = float(frame.get("deadline_ms", 0)) / 1000 - time.time() - DEADLINE_MARGIN_S
+            if left_s <= 0:
+                continue  # a stale question (its window closed while this user was busy)
+            gevent.sleep(min(left_s, self.rng.uniform(*THINK_S)))
             try:
                 _, ms = p.request("quiz_answer", room_id=room_id, index=frame["index"],
                                   choice=self.rng.randrange(len(choices)))

@@ -7,10 +7,13 @@ from starlette.responses import JSONResponse
 
 from ledger.errors import (
     AccountNotFound,
+    DuplicateExtRef,
     HoldAlreadyResolved,
+    HoldExpired,
     HoldNotFound,
     IdempotencyConflict,
     InsufficientFunds,
+    LedgerBusy,
     LedgerError,
 )
 
@@ -31,6 +34,9 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     HoldAlreadyResolved: 409,
     HoldNotFound: 404,
     AccountNotFound: 404,
+    HoldExpired: 409,
+    DuplicateExtRef: 409,
+    LedgerBusy: 503,
 }
 
 
@@ -51,7 +57,7 @@ async def ledger_error_handler(request: Request, exc: Exception) -> JSONResponse
     from server import metrics
 
     metrics.ERRORS.labels(code=exc.code).inc()
-    status = LEDGER_STATUS.get(type(exc), 400)
+    status = next((v for k, v in LEDGER_STATUS.items() if isinstance(exc, k)), 400)
     return JSONResponse(error_body(exc.code, exc.message), status_code=status)
 
 

@@ -49,7 +49,7 @@ async def history_http(request: Request) -> JSONResponse:
         raise ApiError(400, "bad_cursor", str(exc)) from exc
     return JSONResponse({
         "items": [i.to_dict() for i in items],
-        "next": items[-1].cursor() if len(items) == limit else None,
+        "next": items[-1].cursor if len(items) == limit else None,
     })
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from ledger import OutboxMessage, outbox, transfer_id
 from matchmaking import Matchmaker
 from matchmaking.config import MatchConfig
 from matchmaking.keys import QueueSpec
@@ -145,17 +146,35 @@ class PlayService:
             if local is not None and not room.seats[seat.user_id].joined_ever:
                 await local.seat(room)
         names = await self._display_names([t.user_id for t in match.tickets])
-        for seat, other in zip(match.reservations, reversed(match.reservations), strict=True):
-            ws_url = seat.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
+        reservations = match.reservations
+        for mine, theirs in zip(reservations, reversed(reservations), strict=True):
+            ws_url = mine.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
             frame = {
                 "t": "match_found", "room_id": match.room_id, "game": GAME,
                 "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
-                "node_url": seat.node_url, "ws_url": ws_url, "seat_token": seat.seat_token,
-                "expires_at_ms": seat.expires_at_ms,
-                "opponent": {"user_id": other.user_id,
-                             "display_name": names.get(other.user_id, "player")},
+                "node_url": mine.node_url, "ws_url": ws_url, "seat_token": mine.seat_token,
+                "expires_at_ms": mine.expires_at_ms,
+                "opponent": {"user_id": theirs.user_id,
+                             "display_name": names.get(theirs.user_id, "player")},
             }
-            await publish_to_user(self.state, seat.user_id, frame)
+            await publish_to_user(self.state, mine.user_id, frame)
+        await self._alert_match_found(match)
+
+    async def _alert_match_found(self, match: Match) -> None:
+        """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window)."""
+        humans = [t.user_id for t in match.tickets if t.user_id not in self.local_players]
+        messages = [
+            OutboxMessage(
+                id=transfer_id(match.room_id, "match_found", uid), channel=ALERT_CHANNEL,
+                recipient=uid, kind="match_found",
+                payload={"room_id": match.room_id, "game": GAME,
+                         "stake_minor": match.queue.stake_minor,
+                         "currency": match.queue.currency},
+            )
+            for uid in humans
+        ]
+        async with self.state.pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, messages)
 
     async def _forget_when_closed(self, room: Any) -> None:
         await room.wait_closed()

@@ -105,7 +105,7 @@ async def history(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
         raise FrameError("bad_cursor", str(exc)) from exc
     return {
         "t": "duel_history", "items": [i.to_dict() for i in items],
-        "next": items[-1].cursor() if len(items) == limit else None,
+        "next": items[-1].cursor if len(items) == limit else None,
     }
 
 

@@ -90,6 +90,15 @@ async def test_full_duel_with_a_drop_and_reconnect_pays_the_winner(play_server: 
         mine = [h for h in history["items"] if h["room_id"] == room_id]
         assert mine and mine[0]["result"] == "won"
         assert mine[0]["payout_minor"] == pot - rake
+        page = await a.request("duel_history", limit=1)
+        assert page["next"] is not None
+        older = await a.request("duel_history", limit=1, before=page["next"])
+        assert room_id not in [h["room_id"] for h in older["items"]]
+        # Both players get a WhatsApp alert of the match and of the result (via the outbox).
+        kinds = await play_server.state.pool.fetch(
+            "SELECT recipient, kind FROM outbox WHERE payload->>'room_id' = $1", room_id)
+        assert sorted((r["recipient"], r["kind"]) for r in kinds) == sorted(
+            [(u, k) for u in (a_id, b_id) for k in ("duel_result", "match_found")])
     finally:
         await a.close()
         await b.close()
