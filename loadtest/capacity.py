@@ -627,7 +627,7 @@ def main() -> int:
 
 
 def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
-                       locust: str | None = None) -> None:
+                       locust: str | None = None, findings: str | None = None) -> None:
     """Rewrite the "## Live duels" section, keeping the sub-parts this run did not measure."""
     text = DOC.read_text() if DOC.exists() else ""
     m = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
@@ -637,7 +637,8 @@ def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
         pm = re.search(rf"^### {name}.*?(?=^### |\Z)", old, re.S | re.M)
         if pm:
             parts[name] = pm.group(0).strip()
-    for name, new in (("Capacity", capacity), ("Echo ceiling", echo), ("Locust", locust)):
+    for name, new in (("Capacity", capacity), ("Echo ceiling", echo), ("Locust", locust),
+                      ("Findings", findings)):
         if new is not None:
             parts[name] = new.strip()
     intro = ("Live quiz duels over websockets against one server process "

@@ -67,6 +67,9 @@ async def startup(state: AppState) -> None:
     url = state.settings.resolved_public_url
     log.info(
         "demo mode: next steps",
+        open_app=f"{url}/ in a browser: log in with any Kenyan number, deposit, then stake"
+                 " in a quiz duel (the demo bot takes the other seat after 3 s)",
+        admin_page=f"{url}/admin as {DEMO_ADMIN} / {DEMO_ADMIN_PASSWORD}",
         step_1=f"POST {url}/auth/otp/request {{\"phone\": \"0712 345 678\"}}"
                " (any valid number) - the login code appears in this log",
         step_2=f"POST {url}/auth/otp/verify {{\"phone\": ..., \"code\": ...}} - gives a token",

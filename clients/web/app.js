@@ -94,8 +94,8 @@ const handlers = {
   match_found: async (f) => {
     ticket = null; $("leave-queue").hidden = true;
     say($("queue-status"), `Opponent found: ${f.opponent?.display_name || "a player"}. Joining…`, "ok");
-    duel = { room_id: f.room_id, seq: 0, picked: null, index: -1 };
-    try { await send({ t: "room_join", room_id: f.room_id, seat_token: f.seat_token }); }
+    duel = { room_id: f.room_id, seq: 0, picked: null, index: -1, opponent: f.opponent?.display_name || "an opponent" };
+    try { await send({ t: "room_join", room_id: f.room_id, seat_token: f.seat_token }); say($("queue-status"), ""); }
     catch (err) { say($("queue-status"), err.message, "err"); }
   },
   queue_timeout: (f) => { ticket = null; $("leave-queue").hidden = true;
@@ -103,7 +103,7 @@ const handlers = {
   room_state: (f) => {
     if (!f || !duel) return; duel.seq = f.seq || duel.seq; $("duel").hidden = false; $("duel-result").textContent = "";
     const me = localStorage.getItem("mp.user");
-    $("duel-vs").textContent = (f.players || []).length === 2 ? "vs an opponent" : "";
+    $("duel-vs").textContent = "vs " + (duel.opponent || "an opponent");
     const st = f.state || {};
     if (st.question && !st.question.answer_index && st.question.answer_index !== 0) handlers.quiz_question({ ...st.question, seq: f.seq });
     if (st.scores) $("duel-score").textContent = scoreLine(st.scores, me);
@@ -190,8 +190,11 @@ $("withdraw-form").onsubmit = async (e) => {
 };
 async function loadWallet() {
   try { const w = await api("/wallet?limit=15"); const ul = $("history"); ul.innerHTML = "";
-    for (const t of w.history || []) { const li = document.createElement("li");
-      li.textContent = `${new Date(t.created_at).toLocaleString()} · ${t.code} · ${t.direction === "out" ? "−" : "+"}${fmt(t.amount_minor)}`; ul.appendChild(li); }
+    for (const t of w.history || []) {
+      // A hold shows once: while pending as "held"; once resolved, its post (or nothing, if voided) tells the story.
+      if (t.kind === "void" || (t.kind === "pending" && t.resolved)) continue;
+      const li = document.createElement("li"); const label = t.kind === "pending" ? `${t.code} (held)` : t.code;
+      li.textContent = `${new Date(t.created_at).toLocaleString()} · ${label} · ${t.direction === "out" ? "−" : "+"}${fmt(t.amount_minor)}`; ul.appendChild(li); }
   } catch {}
 }
 async function loadDuels() {
