@@ -30,6 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
         ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_interval_s,
+        ws_per_message_deflate=False,  # small frames: compression costs more CPU than it saves
         loop="uvloop" if sys.platform != "win32" else "asyncio", access_log=False,
         timeout_graceful_shutdown=30,
     )

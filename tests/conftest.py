@@ -5,6 +5,8 @@ After every test that touched the database, the ledger's invariants are checked.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,16 @@ DB_FIXTURES = {"pool", "ledger", "server", "state"}
 
 
 @pytest.fixture(scope="session")
-def test_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServices]:
-    ts = start_test_services(tmp_path_factory.mktemp("services"))
-    yield ts
-    stop_test_services(ts)
+def test_services() -> Iterator[TestServices]:
+    # Outside pytest's rotating temp folders: a concurrent pytest run may prune those,
+    # and with them an embedded cluster's data directory.
+    folder = Path(tempfile.mkdtemp(prefix="matchpot-test-"))
+    ts = start_test_services(folder)
+    try:
+        yield ts
+    finally:
+        stop_test_services(ts)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

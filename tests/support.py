@@ -40,6 +40,8 @@ def _with_database(url: str, name: str) -> str:
 class TestServices:
     """Services for one test run: a fresh database and a fresh Redis key prefix."""
 
+    __test__ = False  # a helper, not a test class
+
     services: Services
     database_url: str
     redis_url: str

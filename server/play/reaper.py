@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -29,6 +30,9 @@ log = structlog.get_logger(__name__)
 
 MAX_SCAN = 500
 RECORD_TTL_S = 7 * 24 * 3600
+# A record of this node whose room is not live is left from before a restart; one younger
+# than this may belong to a room being created right now, so it is left alone.
+OWN_RECORD_MIN_AGE_MS = 120_000
 
 
 def seats_json(node_id: str, game: str, seats: tuple[HeldStake, ...]) -> str:
@@ -58,15 +62,18 @@ async def forget(state: AppState, room_id: str) -> None:
         await pipe.execute()
 
 
-async def reap_once(state: AppState, settlement: LedgerSettlement, live_here: set[str],
-                    node_alive: Any) -> int:
+async def reap_once(state: AppState, settlement: LedgerSettlement, is_live_here: Any,
+                    node_alive: Any, now_ms: int) -> int:
     """Void the stakes of rooms whose node has no heartbeat; return how many were reaped."""
     prefix = state.settings.redis_prefix
-    ids = [r.decode() if isinstance(r, bytes) else str(r)
-           for r in await state.redis.zrange(keys.play_rooms(prefix), 0, MAX_SCAN - 1)]
+    scored = cast(
+        list[tuple[Any, float]],
+        await state.redis.zrange(keys.play_rooms(prefix), 0, MAX_SCAN - 1, withscores=True),
+    )
     reaped = 0
-    for room_id in ids:
-        if room_id in live_here:
+    for raw_id, created_ms in scored:
+        room_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        if is_live_here(room_id):
             continue
         raw = await state.redis.get(keys.play_room(prefix, room_id))
         if raw is None:
@@ -74,7 +81,10 @@ async def reap_once(state: AppState, settlement: LedgerSettlement, live_here: se
             continue
         record = json.loads(raw)
         node = record["node"]
-        if node != state.settings.node_id and await node_alive(node):
+        if node == state.settings.node_id:
+            if now_ms - int(created_ms) < OWN_RECORD_MIN_AGE_MS or is_live_here(room_id):
+                continue
+        elif await node_alive(node):
             continue
         seats = tuple(
             HeldStake(s["user_id"], uuid.UUID(s["hold_id"]), int(s["stake_minor"]), s["currency"])
@@ -96,13 +106,13 @@ async def reap_once(state: AppState, settlement: LedgerSettlement, live_here: se
     return reaped
 
 
-async def run(state: AppState, settlement: LedgerSettlement, live_here: Any, node_alive: Any,
-              stop: asyncio.Event, interval_s: float) -> None:
+async def run(state: AppState, settlement: LedgerSettlement, is_live_here: Any,
+              node_alive: Any, stop: asyncio.Event, interval_s: float) -> None:
     """Reap on every node, every `interval_s`, until `stop` is set."""
     assert interval_s > 0
     while not stop.is_set():
         try:
-            await reap_once(state, settlement, set(live_here()), node_alive)
+            await reap_once(state, settlement, is_live_here, node_alive, int(time.time() * 1000))
         except Exception:
             log.exception("room_reap_failed")
         with contextlib.suppress(TimeoutError):

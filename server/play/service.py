@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 
 GAME = "quiz"
 EXTRAS_KEY = "play"
+MAX_BACKGROUND = 1_000
+NAME_CACHE_MAX = 50_000
 
 
 def wall_ms() -> int:
@@ -122,6 +124,8 @@ class PlayService:
         # conn_id -> room ids that connection sits or watches in, for disconnects.
         self.conn_rooms: dict[str, set[str]] = {}
         self._watched: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._names: dict[str, str] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         # Players seated in-process rather than over a socket (the demo bot).
         self.local_players: dict[str, Any] = {}
@@ -147,18 +151,28 @@ class PlayService:
                 await local.seat(room)
         names = await self._display_names([t.user_id for t in match.tickets])
         reservations = match.reservations
+        frames = []
         for mine, theirs in zip(reservations, reversed(reservations), strict=True):
             ws_url = mine.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
-            frame = {
+            frames.append((mine.user_id, {
                 "t": "match_found", "room_id": match.room_id, "game": GAME,
                 "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
                 "node_url": mine.node_url, "ws_url": ws_url, "seat_token": mine.seat_token,
                 "expires_at_ms": mine.expires_at_ms,
                 "opponent": {"user_id": theirs.user_id,
                              "display_name": names.get(theirs.user_id, "player")},
-            }
-            await publish_to_user(self.state, mine.user_id, frame)
-        await self._alert_match_found(match)
+            }))
+        await asyncio.gather(*(publish_to_user(self.state, uid, f) for uid, f in frames))
+        await self._in_background(self._alert_match_found(match))
+
+    async def _in_background(self, coro: Any) -> None:
+        """Run work the pairing loop need not wait for; past the bound, wait for it after all."""
+        if len(self._background) >= MAX_BACKGROUND:
+            await coro
+            return
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _alert_match_found(self, match: Match) -> None:
         """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window)."""
@@ -183,11 +197,17 @@ class PlayService:
             await reaper.forget(self.state, room.room_id)
 
     async def _display_names(self, user_ids: list[str]) -> dict[str, str]:
-        rows = await self.state.pool.fetch(
-            "SELECT id::text AS id, coalesce(display_name, 'player') AS name FROM users"
-            " WHERE id = ANY($1::uuid[])", user_ids,
-        )
-        return {r["id"]: r["name"] for r in rows}
+        """Names for `match_found`, from a bounded in-process cache in front of Postgres."""
+        missing = [u for u in user_ids if u not in self._names]
+        if missing:
+            rows = await self.state.pool.fetch(
+                "SELECT id::text AS id, coalesce(display_name, 'player') AS name FROM users"
+                " WHERE id = ANY($1::uuid[])", missing,
+            )
+            if len(self._names) + len(rows) > NAME_CACHE_MAX:
+                self._names.clear()
+            self._names.update({r["id"]: r["name"] for r in rows})
+        return {u: self._names.get(u, "player") for u in user_ids}
 
     async def start(self) -> None:
         self.state.spawn(self.matchmaker.run_pairing_loop(self.queues, self._stop), "pairing")
@@ -197,7 +217,7 @@ class PlayService:
             self.state.spawn(demo_bot.run(self.state), "demo-bot")
         self.state.spawn(self._heartbeat(), "node-heartbeat")
         self.state.spawn(reaper.run(
-            self.state, self.settlement, lambda: [r.room_id for r in self.rooms.rooms()],
+            self.state, self.settlement, lambda room_id: self.rooms.find(room_id) is not None,
             self.directory.node_alive, self._stop, self.state.settings.node_heartbeat_s,
         ), "room-reaper")
 

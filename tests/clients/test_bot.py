@@ -31,7 +31,10 @@ QUICK_BOTS = BotConfig(stake_minor=STAKE_MINOR, think_min_s=0.01, think_max_s=0.
 async def bot_server(
     test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
 ) -> AsyncIterator[LiveServer]:
-    settings = test_services.settings(Path(tmp_path_factory.mktemp("bots")), **FAST_QUIZ)
+    settings = test_services.settings(
+        Path(tmp_path_factory.mktemp("bots")), redis_prefix=f"{test_services.redis_prefix}bots",
+        **FAST_QUIZ,
+    )
     async with run_server(settings, test_services.services_for_run()) as live:
         yield live
 

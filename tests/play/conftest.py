@@ -20,6 +20,10 @@ FAST_QUIZ = dict(
 async def play_server(
     test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
 ) -> AsyncIterator[LiveServer]:
-    settings = test_services.settings(Path(tmp_path_factory.mktemp("play")), **FAST_QUIZ)
+    # Its own Redis prefix: the session's other server must not pair (and host) these players.
+    settings = test_services.settings(
+        Path(tmp_path_factory.mktemp("play")),
+        redis_prefix=f"{test_services.redis_prefix}play", **FAST_QUIZ,
+    )
     async with run_server(settings, test_services.services_for_run()) as live:
         yield live

@@ -16,7 +16,8 @@ async def test_lone_player_meets_the_demo_bot_and_the_duel_settles(
     test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
 ) -> None:
     settings = test_services.settings(
-        Path(tmp_path_factory.mktemp("demo-bot")), demo=True, **FAST_QUIZ
+        Path(tmp_path_factory.mktemp("demo-bot")), demo=True,
+        redis_prefix=f"{test_services.redis_prefix}demo", **FAST_QUIZ
     )
     async with run_server(settings, test_services.services_for_run()) as live:
         me, client = await funded_client(live)
