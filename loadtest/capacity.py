@@ -250,7 +250,9 @@ class Player:
                     continue
                 kind = frame["t"]
                 if kind == "quiz_question":
-                    self.question = (int(frame["index"]), time.monotonic() + 0.95)
+                    # Answer only while the server's deadline is 150 ms away or more.
+                    left_s = (int(frame["deadline_ms"]) - time.time() * 1000 - 150) / 1000
+                    self.question = (int(frame["index"]), time.monotonic() + max(0.0, left_s))
                 elif kind in ("match_found", "quiz_result", "room_aborted", "queue_timeout"):
                     frame["_at"] = now
                     if self.events.full():

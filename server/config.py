@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     mm_avoid_recent_s: int = 0
     mm_max_queue_len: int = 10_000
     room_grace_ms: int = 20_000
+    room_snapshots_per_s: float = 0.5  # public snapshots written to the Redis directory per room
     rooms_max: int = 5_000
     seats_max: int = 10_000
     drain_timeout_s: float = 25.0

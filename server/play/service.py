@@ -117,7 +117,8 @@ class PlayService:
         self.rooms = RoomManager(
             clock=self.clock, games={GAME: quiz}, node=s.node_id,
             limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
-            room_config=RoomConfig(grace_ms=s.room_grace_ms), observer=self.directory,
+            room_config=RoomConfig(grace_ms=s.room_grace_ms,
+                                   snapshots_per_s=s.room_snapshots_per_s), observer=self.directory,
         )
         self.queues = [QueueSpec(GAME, s.currency, t) for t in tiers]
         self._stop = asyncio.Event()
