@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ import msgpack
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
+from loadtest.report import cpu_model, replace_section
 from server.auth.tokens import issue_access_token
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,14 +56,6 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -171,7 +163,7 @@ async def run(args: argparse.Namespace) -> str:
         "## Websocket gateway",
         "",
         f"- command: `{command.strip()}` (DATABASE_URL / REDIS_URL: local servers)",
-        f"- machine: {os.cpu_count()} CPUs (nproc), {_cpu_model()};"
+        f"- machine: {os.cpu_count()} CPUs (nproc), {cpu_model()};"
         f" Python {platform.python_version()}",
         f"- date: {now}",
         "- one `matchpot serve` process (uvloop, websockets-sansio); the clients run in the",
@@ -193,16 +185,6 @@ async def run(args: argparse.Namespace) -> str:
     ])
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Websocket gateway\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: text + "\n", doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    DOC.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--connections", type=int, default=2000)
@@ -214,7 +196,7 @@ def main() -> None:
     text = asyncio.run(run(args))
     print(text)
     if args.write:
-        write_section(text)
+        replace_section(text, "## Websocket gateway")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from loadtest.report import replace_section
 from matchmaking import Match, MatchConfig, Matchmaker, QueueSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -256,16 +256,6 @@ def redis_url() -> Iterator[str]:
             embedded.stop()
 
 
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Matchmaking\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
-
-
 async def run(args: argparse.Namespace, url: str) -> str:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     probe = Redis.from_url(url)
@@ -322,7 +312,7 @@ def main() -> None:
         section = asyncio.run(run(args, url))
     print(section)
     if args.write:
-        write_section(section)
+        replace_section(section, "## Matchmaking")
         print(f"wrote {DOC}")
 
 

@@ -20,7 +20,6 @@ import asyncio
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 import asyncpg
 
 from ledger import TransferRequest
+from loadtest.report import cpu_model, replace_section
 from rooms.games.quick import fair
 from server.app import build_state, close_state
 from server.auth.users import get_or_create_user_by_phone
@@ -43,16 +43,6 @@ DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## Quick games"
 MAX_BETS = 100_000
 MAX_DRAWS = 2_000_000
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def bench_draws(n: int) -> float:
@@ -116,16 +106,6 @@ async def drop_database(services: Services, name: str) -> None:
         await conn.close()
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _m: text, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    DOC.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--players", type=int, default=50)
@@ -168,7 +148,7 @@ def main() -> None:
     )
     print(text)
     if args.write:
-        write_section(text)
+        replace_section(text, SECTION)
 
 
 if __name__ == "__main__":

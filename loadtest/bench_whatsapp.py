@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -39,7 +38,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from loadtest.bench_quickplay import cpu_model, drop_database, with_fresh_database
+from loadtest.bench_quickplay import drop_database, with_fresh_database
+from loadtest.report import cpu_model, replace_section
 from server.app import create_app
 from server.config import Settings
 from server.embedded import Services, start_services
@@ -144,16 +144,6 @@ async def bench_webhooks(services: Services, data_dir: Path, users: int, message
         await asyncio.wait_for(api_task, 60)
 
 
-def write_section(text: str) -> None:
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _m: text, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    DOC.write_text(doc)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--users", type=int, default=200)
@@ -195,7 +185,7 @@ def main() -> None:
     )
     print(text)
     if args.write:
-        write_section(text)
+        replace_section(text, SECTION)
 
 
 if __name__ == "__main__":

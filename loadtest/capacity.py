@@ -51,6 +51,8 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from loadtest.report import cpu_model, replace_section
+
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## Live duels"
@@ -105,12 +107,7 @@ def raise_open_files(limit: int = OPEN_FILES_LIMIT) -> int:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"nproc {os.cpu_count()}, {model}, Python {sys.version.split()[0]}, "
             f"load average at the end {load}")
@@ -141,16 +138,6 @@ class ProcStat:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
-
-
-def replace_section(doc: Path, heading: str, body: str) -> None:
-    """Replace (or append) one `## ` section of a markdown file, leaving the others alone."""
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = f"{heading}\n\n{body.strip()}\n\n"
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else (
-        text.rstrip() + "\n\n" + block)
-    doc.write_text(text.rstrip() + "\n")
 
 
 # -- the players -----------------------------------------------------------------------------
@@ -647,7 +634,7 @@ def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
              "(commands under `loadtest/`, see loadtest/README.md).")
     order = ("Capacity", "Echo ceiling", "Locust", "Findings")
     body = "\n\n".join([intro, *(parts[n] for n in order if n in parts)])
-    replace_section(DOC, SECTION, body)
+    replace_section(f"{SECTION}\n\n{body.strip()}", SECTION, DOC)
 
 
 if __name__ == "__main__":
