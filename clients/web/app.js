@@ -18,12 +18,13 @@ function fmt(minor) {
 }
 function say(el, text, cls = "") { el.textContent = text; el.className = "msg " + cls; }
 
-async function api(path, { method = "GET", body, auth = true } = {}) {
+async function api(path, { method = "GET", body, auth = true, key } = {}) {
   const headers = { "content-type": "application/json" };
+  if (key) headers["idempotency-key"] = key;
   if (auth && store.access) headers.authorization = "Bearer " + store.access;
   let res = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   if (res.status === 401 && auth && store.refresh) {
-    if (await refreshTokens()) return api(path, { method, body, auth });
+    if (await refreshTokens()) return api(path, { method, body, auth, key });
   }
   const data = res.headers.get("content-type")?.includes("json") ? await res.json() : {};
   if (!res.ok) throw Object.assign(new Error(data.msg || res.statusText), { code: data.code, status: res.status });
@@ -184,7 +185,9 @@ $("deposit-form").onsubmit = async (e) => {
 };
 $("withdraw-form").onsubmit = async (e) => {
   e.preventDefault(); const amount = Math.round(Number($("withdraw-amount").value) * config.minor_per_unit);
-  try { await api("/wallet/withdrawals", { method: "POST", body: { amount_minor: amount } });
+  // One key per form submission: a retried request (flaky network) holds the amount once.
+  const key = "wd-" + Date.now() + "-" + Math.random().toString(36).slice(2);
+  try { await api("/wallet/withdrawals", { method: "POST", body: { amount_minor: amount }, key });
     say($("wallet-msg"), "Withdrawal requested: the amount is held until an admin completes it.", "ok"); loadWallet();
   } catch (err) { say($("wallet-msg"), err.message, "err"); }
 };

@@ -152,13 +152,14 @@ async def create_withdrawal(request: Request) -> Response:
     state = _state(request)
     principal = await require_player(request)
     body = await read_body(request, WithdrawalBody)
+    key = request.headers.get("idempotency-key")
     try:
-        w = await service.request_withdrawal(
-            state, principal.subject, body.amount_minor, body.destination
+        w, created = await service.request_withdrawal_once(
+            state, principal.subject, body.amount_minor, body.destination, key
         )
     except WalletError as exc:
         raise _wallet_error(exc) from exc
-    return JSONResponse(w.public(), 201)
+    return JSONResponse(w.public(), 201 if created else 200)
 
 
 async def my_withdrawals(request: Request) -> Response:

@@ -294,22 +294,53 @@ async def list_deposits(
 
 
 async def request_withdrawal(
-    state: AppState, user_id: str, amount_minor: int, destination: str | None
+    state: AppState, user_id: str, amount_minor: int, destination: str | None,
+    client_ref: str | None = None,
 ) -> WithdrawalRequest:
     """Record a withdrawal and hold its amount at once, so it cannot also be staked.
 
     Not enough available, or over the daily limit: an error and nothing recorded.
     """
+    request, _created = await request_withdrawal_once(
+        state, user_id, amount_minor, destination, client_ref
+    )
+    return request
+
+
+async def request_withdrawal_once(
+    state: AppState, user_id: str, amount_minor: int, destination: str | None,
+    client_ref: str | None,
+) -> tuple[WithdrawalRequest, bool]:
+    """Like request_withdrawal; with `client_ref`, a retry returns the first request.
+
+    A double click or a redelivered message must not hold the amount twice. The
+    same key with a different amount or destination is an `idempotency_conflict`.
+    Returns (request, created now).
+    """
     s = state.settings
     _check_amount(amount_minor, s.withdraw_min_minor, s.withdraw_max_minor)
     if destination is not None and not 1 <= len(destination) <= 64:
         raise WalletError(400, "invalid_request", "destination must be 1-64 characters.")
+    if client_ref is not None and not 1 <= len(client_ref) <= 80:
+        raise WalletError(400, "invalid_request", "The idempotency key must be 1-80 characters.")
     uid = uuid.UUID(user_id)
     wid = uuid.uuid4()
     hold_id = transfer_id(wid, "hold")
     async with state.pool.acquire() as conn, conn.transaction():
         # One withdrawal request per player at a time, so the daily sum cannot race.
         await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", uid)
+        if client_ref is not None:
+            first = await conn.fetchrow(
+                "SELECT * FROM withdrawal_requests WHERE user_id = $1 AND client_ref = $2",
+                uid, client_ref,
+            )
+            if first is not None:
+                if (first["amount_minor"], first["destination"]) != (amount_minor, destination):
+                    raise WalletError(
+                        409, "idempotency_conflict",
+                        "This idempotency key was used for a different withdrawal.",
+                    )
+                return _withdrawal(first), False
         today_minor = await conn.fetchval(
             "SELECT coalesce(sum(amount_minor), 0) FROM withdrawal_requests WHERE user_id = $1"
             " AND state IN ('pending', 'approved') AND created_at > now() - interval '24 hours'",
@@ -331,13 +362,13 @@ async def request_withdrawal(
         await state.ledger.apply(conn, [hold])  # InsufficientFunds rolls everything back
         row = await conn.fetchrow(
             "INSERT INTO withdrawal_requests"
-            " (id, user_id, amount_minor, currency, destination, hold_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-            wid, uid, amount_minor, s.currency, destination, hold_id,
+            " (id, user_id, amount_minor, currency, destination, hold_id, client_ref)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+            wid, uid, amount_minor, s.currency, destination, hold_id, client_ref,
         )
     assert row is not None
     metrics.WALLET_EVENTS.labels("withdrawal", "requested").inc()
-    return _withdrawal(row)
+    return _withdrawal(row), True
 
 
 async def _locked_withdrawal(conn: DbConn, withdrawal_id: str) -> asyncpg.Record:

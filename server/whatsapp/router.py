@@ -115,7 +115,8 @@ async def _withdraw(state: AppState, user: User, cmd: Command, wamid: str) -> li
         from server.wallets.service import request_withdrawal
     except ImportError:
         raise Reply("Withdrawals over WhatsApp are not available yet; use the app.") from None
-    await request_withdrawal(state, user.id, cmd.amount_minor, None)
+    # Keyed by the message: a message processed again (after a crash) holds the amount once.
+    await request_withdrawal(state, user.id, cmd.amount_minor, None, f"wa:{wamid}")
     return [messages.text(
         f"Your withdrawal of {amount_text(state.settings, cmd.amount_minor)} is requested and"
         " held from your balance. You will get a message when it is decided."

@@ -103,3 +103,27 @@ async def _poll(pool: asyncpg.Pool, sql: str, arg: str, want: int | None = None)
             break
         await asyncio.sleep(0.05)
     return value if value is None else int(value)
+
+
+async def test_a_reprocessed_withdraw_message_holds_once(
+    e2e_server: LiveServer, client: httpx.AsyncClient, fake: FakeGraphApi,
+) -> None:
+    """`withdraw` is keyed by the wamid too: a message processed again holds the amount once."""
+    pool = e2e_server.state.pool
+    chat = Chat(client, fake)
+    await chat.say("balance")
+    user_id = await _user_id(e2e_server, chat)
+    await Ledger(pool).transfer(TransferRequest(
+        id=transfer_id("wa-withdraw-test", user_id), debit="world", credit=f"user:{user_id}",
+        amount_minor=100_000, currency="KES", code="deposit"))
+    await chat.say("withdraw 200")
+    wamid = chat.last_wamid
+    done_sql = "SELECT attempts FROM wa_inbound WHERE wamid = $1 AND processed_at IS NOT NULL"
+    assert await _poll(pool, done_sql, wamid) == 1
+    await pool.execute("UPDATE wa_inbound SET processed_at = NULL, claimed_until = NULL"
+                       " WHERE wamid = $1", wamid)
+    assert await _poll(pool, done_sql, wamid, 2) == 2
+    assert await pool.fetchval(
+        "SELECT count(*) FROM withdrawal_requests WHERE user_id = $1::uuid", user_id) == 1
+    bal = await Ledger(pool).balance(f"user:{user_id}", "KES")
+    assert bal.available_minor == 100_000 - 20_000

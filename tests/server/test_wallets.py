@@ -336,3 +336,24 @@ async def test_history_pages_with_a_cursor(server: LiveServer) -> None:
         for bad in ({"limit": 0}, {"limit": 101}, {"before": "abc"}, {"currency": "K$S"}):
             r = await client.get("/wallet", headers=a.p, params=bad)
             assert (r.status_code, r.json()["code"]) == (400, "invalid_request"), bad
+
+
+async def test_withdrawal_idempotency_key_holds_once(server: LiveServer) -> None:
+    """A retried request (same Idempotency-Key) returns the first one and holds once."""
+    async with server.http() as client:
+        a = await actors(client, server)
+        await a.funded(100_000)
+        headers = {**a.p, "Idempotency-Key": "tap-" + secrets.token_hex(6)}
+        body = {"amount_minor": 30_000}
+        results = await asyncio.gather(*(
+            client.post("/wallet/withdrawals", headers=headers, json=body) for _ in range(5)
+        ))
+        assert sorted(r.status_code for r in results) == [200, 200, 200, 200, 201]
+        assert len({r.json()["id"] for r in results}) == 1
+        assert await a.available() == 70_000
+        other = await client.post("/wallet/withdrawals", headers=headers,
+                                  json={"amount_minor": 40_000})
+        assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+        assert await a.available() == 70_000
+        listed = await client.get("/wallet/withdrawals", headers=a.p)
+        assert len(listed.json()["items"]) == 1
