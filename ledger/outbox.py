@@ -44,7 +44,8 @@ class ClaimedMessage:
 def backoff_s(attempts: int) -> float:
     """Exponential delay before the next try, capped, so a dead provider is not hammered."""
     assert attempts >= 1
-    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts - 1, 20)))
+    # Seconds of delay, not money: the ledger's amounts never leave integer minor units.
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** min(attempts - 1, 20))
 
 
 async def enqueue(
@@ -88,7 +89,7 @@ async def claim_due(
         "   FROM due WHERE o.id = due.id"
         " RETURNING o.id, o.channel, o.recipient, o.kind, o.payload::text AS payload,"
         "           o.attempts, o.created_at, o.lease_until, o.available_at",
-        channel, limit, float(lease_s),
+        channel, limit, lease_s * 1.0,  # make_interval takes double precision seconds
     )
     rows = sorted(rows, key=lambda r: r["available_at"])
     return [
