@@ -43,6 +43,7 @@ CLAIM_BATCH = 50
 LEASE_S = 120.0
 INLINE_WAIT_MAX_S = 15.0  # wait this long for a user's pair-rate slot inside the lease
 POLL_INTERVAL_S = 0.5
+STALE_WHEN_DISABLED_S = 3600.0
 
 
 async def deliver_alert(state: AppState, sender: Sender, msg: ClaimedMessage) -> Delivery:
@@ -137,9 +138,40 @@ async def _run_forever(state: AppState, sender: Sender, wakeup: asyncio.Event) -
             await asyncio.wait_for(wakeup.wait(), POLL_INTERVAL_S)
 
 
+async def close_undeliverable_once(state: AppState) -> int:
+    """With the channel off, mark WhatsApp alerts waiting over an hour failed (`channel_disabled`).
+
+    Alerts are time-sensitive: sending yesterday's "match found" when an operator
+    turns the channel on would confuse players. Closing them keeps the outbox from
+    growing without bound and shows the operator why nothing went out. The hour
+    leaves a node that is being switched on (or its neighbours) time to send them.
+    """
+    rows = await state.pool.fetch(
+        "WITH due AS (SELECT id FROM outbox WHERE channel = $1 AND state = 'pending'"
+        "  AND created_at < now() - make_interval(secs => $3)"
+        "  ORDER BY available_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        " UPDATE outbox o SET state = 'failed', last_error = 'channel_disabled'"
+        "   FROM due WHERE o.id = due.id RETURNING o.id",
+        CHANNEL, CLAIM_BATCH, STALE_WHEN_DISABLED_S,
+    )
+    return len(rows)
+
+
+async def _close_undeliverable_forever(state: AppState) -> None:
+    while True:
+        try:
+            closed = await close_undeliverable_once(state)
+        except Exception:
+            log.exception("outbox_close_undeliverable_failed")
+            closed = 0
+        if closed < CLAIM_BATCH:
+            await asyncio.sleep(POLL_INTERVAL_S * 10)
+
+
 async def startup(state: AppState) -> None:
     """Deliver WhatsApp alerts on this node when the channel is enabled."""
     if not state.settings.whatsapp_enabled:
+        state.spawn(_close_undeliverable_forever(state), "whatsapp-outbox-closer")
         return
     channel = get_channel(state)
     channel.tasks.append(
