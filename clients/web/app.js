@@ -11,6 +11,7 @@ const store = {
 };
 let config = { currency: "KES", money_mode: "credits", minor_per_unit: 100, quiz_stakes_minor: [] };
 let ws = null, rid = 0, pending = new Map(), reconnectDelayMs = 500, duel = null, ticket = null;
+let wsUrl = null, pendingSeat = null, myNode = null;  // a room may live on another node: match_found says which
 
 function fmt(minor) {
   const unit = config.money_mode === "credits" ? "credits" : config.currency;
@@ -56,12 +57,14 @@ $("code-form").onsubmit = async (e) => {
 $("logout").onclick = async () => { try { await api("/auth/logout", { method: "POST", body: { refresh_token: store.refresh } }); } catch {} store.clear(); location.reload(); };
 
 // ---- websocket
-function connect() {
+function connect(url) {
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${proto}://${location.host}/ws`);
-  ws.onopen = () => { reconnectDelayMs = 500; send({ t: "hello", token: store.access }).then(onWelcome).catch(() => {}); };
-  ws.onmessage = (m) => { let f; try { f = JSON.parse(m.data); } catch { return; } onFrame(f); };
-  ws.onclose = async (ev) => {
+  wsUrl = url || wsUrl || `${proto}://${location.host}/ws`;
+  const sock = new WebSocket(wsUrl); ws = sock;
+  sock.onopen = () => { reconnectDelayMs = 500; send({ t: "hello", token: store.access }).then(onWelcome).catch(() => {}); };
+  sock.onmessage = (m) => { if (sock !== ws) return; let f; try { f = JSON.parse(m.data); } catch { return; } onFrame(f); };
+  sock.onclose = async (ev) => {
+    if (sock !== ws) return;  // a socket we replaced on purpose
     $("conn").textContent = "offline"; $("conn").className = "pill off";
     for (const [, p] of pending) p.reject(new Error("connection closed")); pending.clear();
     if (ev.code === 4001) return;  // replaced by a newer connection of this account
@@ -86,8 +89,11 @@ function onFrame(f) {
   const handler = handlers[f.t]; if (handler) handler(f);
 }
 function onWelcome(f) {
-  $("conn").textContent = "live"; $("conn").className = "pill on";
+  $("conn").textContent = "live"; $("conn").className = "pill on"; myNode = f.node || null;
   renderBalances(f.balances || []);
+  if (pendingSeat) { const seat = pendingSeat; pendingSeat = null;
+    send({ t: "room_join", room_id: seat.room_id, seat_token: seat.seat_token }).then(() => say($("queue-status"), "")).catch((err) => say($("queue-status"), err.message, "err"));
+    return; }
   if (duel) send({ t: "room_join", room_id: duel.room_id, since_seq: duel.seq }).catch(() => {});
 }
 const handlers = {
@@ -96,6 +102,7 @@ const handlers = {
     ticket = null; $("leave-queue").hidden = true;
     say($("queue-status"), `Opponent found: ${f.opponent?.display_name || "a player"}. Joining…`, "ok");
     duel = { room_id: f.room_id, seq: 0, picked: null, index: -1, opponent: f.opponent?.display_name || "an opponent" };
+    if (f.ws_url && f.node && myNode && f.node !== myNode) { pendingSeat = f; const old = ws; connect(f.ws_url); old.close(); return; }
     try { await send({ t: "room_join", room_id: f.room_id, seat_token: f.seat_token }); say($("queue-status"), ""); }
     catch (err) { say($("queue-status"), err.message, "err"); }
   },

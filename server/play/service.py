@@ -158,6 +158,7 @@ class PlayService:
             frames.append((mine.user_id, {
                 "t": "match_found", "room_id": match.room_id, "game": GAME,
                 "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
+                "node": self.state.settings.node_id,  # the room is created on this node
                 "node_url": mine.node_url, "ws_url": ws_url, "seat_token": mine.seat_token,
                 "expires_at_ms": mine.expires_at_ms,
                 "opponent": {"user_id": theirs.user_id,

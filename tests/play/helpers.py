@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from matchpot_client import MatchpotClient
+from matchpot_client.play import PlayClient
 
 from ledger import TransferRequest, transfer_id
 from tests.server.gateway_helpers import new_player
@@ -12,7 +12,7 @@ from tests.server.gateway_helpers import new_player
 STAKE_MINOR = 10_000
 
 
-async def funded_client(server: Any, amount_minor: int = 100_000) -> tuple[str, MatchpotClient]:
+async def funded_client(server: Any, amount_minor: int = 100_000) -> tuple[str, PlayClient]:
     """A new player credited `amount_minor` (as a deposit would) and connected over /ws."""
     state = server.state
     user, token = await new_player(state)
@@ -20,7 +20,7 @@ async def funded_client(server: Any, amount_minor: int = 100_000) -> tuple[str, 
         id=transfer_id("test-deposit", user.id), debit="world", credit=f"user:{user.id}",
         amount_minor=amount_minor, currency=state.settings.currency, code="deposit",
     ))
-    client = MatchpotClient(server.base_url, access_token=token, reconnect=False)
+    client = PlayClient(server.base_url, access_token=token, reconnect=False)
     await client.connect()
     return user.id, client
 

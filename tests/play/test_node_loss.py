@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from matchpot_client import MatchpotClient
+from matchpot_client.play import PlayClient
 
 from tests.play.helpers import STAKE_MINOR, available, funded_client
 from tests.support import ServerProcess, TestServices, free_port
@@ -33,7 +33,7 @@ async def test_stakes_of_a_killed_nodes_room_come_back(
         )
         proc = ServerProcess(env, port)
         nodes.append(_Node(proc, server.state))
-    clients: list[MatchpotClient] = []
+    clients: list[PlayClient] = []
     try:
         for node in nodes:
             await node.proc.wait_ready()
@@ -42,21 +42,21 @@ async def test_stakes_of_a_killed_nodes_room_come_back(
             uid, client = await funded_client(nodes[0])
             ids.append(uid)
             clients.append(client)
+        # A client moves between nodes on one session: the old socket is replaced, not retried.
+        welcome = await clients[0].move_to(nodes[1].ws_url)
+        assert welcome["t"] == "welcome" and clients[0].ws_url == nodes[1].ws_url
+        assert welcome["node"].startswith("node-b-")
+        assert (await clients[0].request("ping"))["t"] == "pong"
+        await clients[0].move_to(nodes[0].ws_url)
         for client in clients:
             await client.request("queue_join", game="quiz", stake_minor=STAKE_MINOR)
         founds = [await c.next_event("match_found", timeout=10) for c in clients]
         host = next(n for n in nodes if n.base_url == founds[0]["node_url"])
         survivor = next(n for n in nodes if n is not host)
-        seated = []
         for client, found in zip(clients, founds, strict=True):
-            token = client.session.access_token
-            await client.close()
-            at_host = MatchpotClient(host.base_url, access_token=token, reconnect=False)
-            await at_host.connect()
-            await at_host.request("room_join", room_id=found["room_id"],
-                                  seat_token=found["seat_token"])
-            seated.append(at_host)
-        clients = seated
+            # Players connected to node a; the room may be on node b: the client moves there.
+            await client.take_seat(found)
+            assert client.ws_url == found["ws_url"] == host.ws_url
         await clients[0].next_event("quiz_question", timeout=10)
         for uid in ids:
             assert await available(nodes[0], uid) == 100_000 - STAKE_MINOR

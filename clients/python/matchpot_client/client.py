@@ -110,6 +110,21 @@ class MatchpotClient:
         self._closed = False
         return await self._open(refresh_on_expiry=True)
 
+    async def move_to(self, ws_url: str) -> dict[str, Any]:
+        """Reconnect to another node's websocket: a room lives on the node `match_found` names.
+
+        The new socket says hello first; the server then replaces the old one
+        (close 4001), which this client closes itself without reconnecting.
+        """
+        if self.session is None:
+            raise MatchpotError("token_missing", "Log in (verify_otp) or pass access_token first.")
+        old = self._ws
+        self.ws_url = ws_url
+        welcome = await self._open(refresh_on_expiry=True)
+        if old is not None:
+            await old.close()
+        return welcome
+
     def on_reconnect(self, hook: ReconnectHook) -> None:
         """Run `hook(welcome)` after every automatic reconnect, before `_reconnected` is queued."""
         self._reconnect_hooks.append(hook)

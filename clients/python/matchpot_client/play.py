@@ -68,6 +68,15 @@ class PlayClient(MatchpotClient):
             fields["since_seq"] = since_seq
         return await self.request("room_join", **fields)
 
+    async def take_seat(self, found: dict[str, Any]) -> dict[str, Any]:
+        """Sit down after `match_found`, first moving to the room's node if it is another one."""
+        ws_url, node = found.get("ws_url"), found.get("node")
+        here = (self.welcome or {}).get("node")
+        elsewhere = node != here if node and here else ws_url != self.ws_url
+        if isinstance(ws_url, str) and elsewhere:
+            await self.move_to(ws_url)
+        return await self.room_join(found["room_id"], found["seat_token"])
+
     async def answer(self, room_id: str, index: int, choice: int) -> dict[str, Any]:
         """Answer question `index` with `choice` (0..3); the server stamps the arrival time."""
         return await self.request("quiz_answer", room_id=room_id, index=index, choice=choice)
