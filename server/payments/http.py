@@ -77,32 +77,29 @@ async def stk_callback(request: Request) -> Response:
     return JSONResponse(ACCEPTED)
 
 
-async def b2c_result(request: Request) -> Response:
+async def _b2c_callback(request: Request, kind: str, apply: Any) -> Response:
+    """A B2C result or queue-timeout notice: parse, keep the raw body, apply once, accept."""
     state = _check_token(request)
     body = await _json_body(request)
     try:
         result = mpesa.parse_b2c_result(body)
     except mpesa.MpesaFormatError:
-        metrics.MPESA_CALLBACKS.labels("b2c_result", "invalid").inc()
+        metrics.MPESA_CALLBACKS.labels(kind, "invalid").inc()
         return JSONResponse(ACCEPTED)
-    await record_callback(state, "b2c_result", result.originator_conversation_id, body)
-    outcome = await b2c.apply_b2c_result(state, result)
-    metrics.MPESA_CALLBACKS.labels("b2c_result", outcome).inc()
+    await record_callback(state, kind, result.originator_conversation_id, body)
+    outcome = await apply(state, result)
+    metrics.MPESA_CALLBACKS.labels(kind, outcome).inc()
     return JSONResponse(ACCEPTED)
+
+
+async def b2c_result(request: Request) -> Response:
+    """Posts or voids the withdrawal hold, exactly once."""
+    return await _b2c_callback(request, "b2c_result", b2c.apply_b2c_result)
 
 
 async def b2c_timeout(request: Request) -> Response:
-    state = _check_token(request)
-    body = await _json_body(request)
-    try:
-        result = mpesa.parse_b2c_result(body)
-    except mpesa.MpesaFormatError:
-        metrics.MPESA_CALLBACKS.labels("b2c_timeout", "invalid").inc()
-        return JSONResponse(ACCEPTED)
-    await record_callback(state, "b2c_timeout", result.originator_conversation_id, body)
-    outcome = await b2c.record_b2c_timeout(state, result)
-    metrics.MPESA_CALLBACKS.labels("b2c_timeout", outcome).inc()
-    return JSONResponse(ACCEPTED)
+    """Daraja's queue timed out: recorded, not a failure; the payout stays pending."""
+    return await _b2c_callback(request, "b2c_timeout", b2c.record_b2c_timeout)
 
 
 class DepositBody(StrictBody):
