@@ -189,8 +189,11 @@ class PlayService:
             )
             for uid in humans
         ]
-        async with self.state.pool.acquire() as conn, conn.transaction():
-            await outbox.enqueue(conn, messages)
+        try:
+            async with self.state.pool.acquire() as conn, conn.transaction():
+                await outbox.enqueue(conn, messages)
+        except Exception:  # an alert is a courtesy: the match stands, the websocket told them
+            log.exception("match_found_alert_failed", room_id=match.room_id)
 
     async def _forget_when_closed(self, room: Any) -> None:
         await room.wait_closed()

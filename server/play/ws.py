@@ -74,7 +74,9 @@ async def room_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
         await room.join(conn.user_id, conn.conn_id, conn.send, last_seq=since_seq)
     except RoomError as exc:
         raise FrameError(exc.code, exc.message) from exc
-    play.conn_rooms.setdefault(conn.conn_id, set()).add(room_id)
+    mine = play.conn_rooms.setdefault(conn.conn_id, set())
+    mine -= {r for r in mine if play.rooms.find(r) is None}  # closed rooms: stay bounded
+    mine.add(room_id)
     return {"t": "room_joined", "room_id": room_id, "game": GAME}
 
 
