@@ -9,7 +9,8 @@ from typing import Any
 
 import structlog
 
-PHONE_RE = re.compile(r"\+?\d{9,15}")
+# A phone number stands alone: digits inside a longer token (a UUID, a hash) are not one.
+PHONE_RE = re.compile(r"(?<![\w-])\+?\d{9,15}(?![\w-])")
 
 
 def mask_phone(value: str) -> str:

@@ -44,3 +44,7 @@ def test_phone_numbers_are_masked_in_log_lines() -> None:
                                         "msg": "code sent to 254798765432 now"})
     assert event["phone"] == "+2547*****678"
     assert "254798765432" not in event["msg"] and event["msg"].endswith("432 now")
+    # Ids that happen to hold a run of digits are left alone.
+    ids = {"event": "x", "deposit_id": "489e116d-0113-40ad-b150-650550120d0c",
+           "ref": "abc123456789012"}
+    assert _mask_phones(None, "info", dict(ids)) == ids
