@@ -36,7 +36,7 @@ from server.app import build_state, close_state
 from server.auth.users import get_or_create_user_by_phone
 from server.config import Settings
 from server.embedded import Services, start_services
-from server.quickplay.service import place_bet
+from server.features.quickplay.service import place_bet
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"

@@ -41,10 +41,10 @@ from starlette.routing import Route
 from loadtest.bench_quickplay import drop_database, with_fresh_database
 from loadtest.report import cpu_model, replace_section
 from server.app import create_app
+from server.channels.whatsapp.commands import parse
+from server.channels.whatsapp.webhook import signature_of
 from server.config import Settings
 from server.embedded import Services, start_services
-from server.whatsapp.commands import parse
-from server.whatsapp.webhook import signature_of
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"

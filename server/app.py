@@ -28,26 +28,26 @@ from server.config import Settings
 from server.db import create_pool
 from server.embedded import Services, start_services
 from server.errors import EXCEPTION_HANDLERS
-from server.events import LedgerCommitFanout
+from server.gateway.events import LedgerCommitFanout
 from server.migrate import migrate
 from server.state import AppState
 
 log = structlog.get_logger(__name__)
 
 FEATURES: tuple[str, ...] = (
-    "server.health",
-    "server.sweeper",
+    "server.web.health",
+    "server.money.sweeper",
     "server.auth.http",
     "server.admin.http",
-    "server.wallets.http",
+    "server.money.wallets.http",
     "server.gateway.ws",
-    "server.play.feature",
-    "server.whatsapp.webhook",
-    "server.payments.http",
-    "server.quickplay.http",
-    "server.outbox_worker",
-    "server.demo",
-    "server.web",
+    "server.features.play.feature",
+    "server.channels.whatsapp.webhook",
+    "server.money.payments.http",
+    "server.features.quickplay.http",
+    "server.channels.outbox_worker",
+    "server.features.demo",
+    "server.web.static",
 )
 
 

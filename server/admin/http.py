@@ -14,9 +14,9 @@ from server.admin.accounts import authenticate
 from server.admin.audit import audit
 from server.auth.deps import require_admin
 from server.auth.tokens import issue_access_token
-from server.bodies import StrictBody, read_body
 from server.errors import ApiError
 from server.state import AppState
+from server.web.bodies import StrictBody, read_body
 
 MAX_AUDIT_PAGE = 200
 LOGIN_FAILURES_MAX = 10  # per username per window, then 429 until the window ends

@@ -18,10 +18,10 @@ from server.auth.otp_senders import OtpSender, UnknownSender, build_sender
 from server.auth.phones import InvalidPhone, normalise_phone
 from server.auth.tokens import issue_access_token
 from server.auth.users import User, get_or_create_user_by_phone, get_user
-from server.bodies import StrictBody, read_body
 from server.errors import ApiError
 from server.logs import mask_phone
 from server.state import AppState
+from server.web.bodies import StrictBody, read_body
 
 log = structlog.get_logger(__name__)
 

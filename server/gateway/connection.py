@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from server import metrics
-from server.protocol import Codec, Payload, encode, error_frame
+from server.gateway.protocol import Codec, Payload, encode, error_frame
 
 if TYPE_CHECKING:
     from server.state import AppState

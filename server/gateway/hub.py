@@ -28,7 +28,7 @@ import structlog
 from server import keys
 from server.gateway.balances import BalancePusher
 from server.gateway.connection import CLOSE_REPLACED, Connection
-from server.protocol import Codec, Payload, encode
+from server.gateway.protocol import Codec, Payload, encode
 
 if TYPE_CHECKING:
     from redis.asyncio.client import PubSub

@@ -29,10 +29,7 @@ from server.gateway import handlers as _builtin_handlers  # noqa: F401  (registe
 from server.gateway.balances import read_balances
 from server.gateway.connection import Connection
 from server.gateway.hub import Hub, now_stamp_ns
-from server.gateway.ratelimit import TokenBucket
-from server.gateway.registry import FrameError, disconnect_hooks, handler_for
-from server.logs import mask_phone
-from server.protocol import (
+from server.gateway.protocol import (
     Codec,
     MalformedFrame,
     Payload,
@@ -43,6 +40,9 @@ from server.protocol import (
     error_frame,
     safe_request_id,
 )
+from server.gateway.ratelimit import TokenBucket
+from server.gateway.registry import FrameError, disconnect_hooks, handler_for
+from server.logs import mask_phone
 from server.state import AppState
 
 log = structlog.get_logger(__name__)

@@ -136,7 +136,7 @@ async def test_event_buffer_is_bounded_and_drops_the_oldest(server: Any) -> None
     user, token = await new_player(server.state)
     async with MatchpotClient(server.base_url, access_token=token, events_max=3) as client:
         await client.connect()
-        from server.events import publish_to_user
+        from server.gateway.events import publish_to_user
 
         for i in range(6):
             await publish_to_user(server.state, user.id, {"t": "notice", "n": i})

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 
 from ledger import Ledger, TransferRequest, transfer_id
-from server.play.service import service
+from server.features.play.service import service
 from tests.fakes.daraja import FakeDaraja
 from tests.fakes.graph_api import FakeGraphApi
 from tests.support import LiveServer

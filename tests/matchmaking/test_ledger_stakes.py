@@ -1,4 +1,4 @@
-"""server/matchmaking_stakes.py on the real ledger: hold, void on leave, bonus on timeout."""
+"""server/features/play/stakes.py on the real ledger: hold, void on leave, bonus on timeout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from ledger import TransferRequest, transfer_id
 from matchmaking import HoldRefused, MatchConfig, Matchmaker, QueueSpec
-from server.matchmaking_stakes import LedgerStakes, timeout_bonus_minor
+from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
 from tests.matchmaking.support import ManualClock
 
 STAKE = 10_000

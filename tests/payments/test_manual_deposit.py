@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger import Ledger
-from server.payments.service import PaymentError, start_deposit
-from server.wallets.service import credit_deposit
+from server.money.payments.service import PaymentError, start_deposit
+from server.money.wallets.service import credit_deposit
 from tests.payments.conftest import new_player
 from tests.support import LiveServer
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from ledger import Ledger, transfer_id
-from server.payments.daraja import DarajaClient
-from server.payments.mpesa import NAIROBI
-from server.payments.reconcile import reconcile_once
+from server.money.payments.daraja import DarajaClient
+from server.money.payments.mpesa import NAIROBI
+from server.money.payments.reconcile import reconcile_once
 from tests.fakes.daraja import FakeDaraja, deliver, stk_callback
 from tests.payments.conftest import (
     CALLBACK_TOKEN,

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from ledger import Ledger, TransferRequest, transfer_id
-from server.payments.service import PaymentError, start_deposit
-from server.wallets.service import get_withdrawal, request_deposit, request_withdrawal
+from server.money.payments.service import PaymentError, start_deposit
+from server.money.wallets.service import get_withdrawal, request_deposit, request_withdrawal
 from tests.fakes.daraja import FakeDaraja, b2c_result, deliver
 from tests.payments.conftest import CALLBACK_TOKEN, Player, admin_headers, new_player
 from tests.support import LiveServer

@@ -13,7 +13,7 @@ import pytest
 
 from ledger import Ledger, transfer_id
 from rooms.games.quick import pick3, wheel
-from server.quickplay.service import QuickplayError, place_bet, verify_bet
+from server.features.quickplay.service import QuickplayError, place_bet, verify_bet
 from tests.quickplay.conftest import Player, available, funded_player
 from tests.server.gateway_helpers import open_ws, pack, recv_type
 from tests.support import LiveServer

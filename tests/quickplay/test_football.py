@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ledger import Ledger, transfer_id
-from server.quickplay.errors import QuickplayError
-from server.quickplay.service import place_bet
+from server.features.quickplay.errors import QuickplayError
+from server.features.quickplay.service import place_bet
 from tests.quickplay.conftest import Player, admin_headers, available, funded_player
 from tests.support import LiveServer
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server import demo
 from server.admin.accounts import ensure_admin
+from server.features import demo
 from tests import support
 from tests.server.test_auth import bearer, login
 from tests.support import LiveServer

@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 
 from ledger import TransferRequest, transfer_id
 from server.auth.tokens import issue_access_token
-from server.events import publish_to_user
+from server.gateway.events import publish_to_user
 from server.gateway.registry import Connection, FrameError, field, on_disconnect, register
 from tests.server.gateway_helpers import (
     closed_with,

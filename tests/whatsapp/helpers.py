@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
+from server.channels.whatsapp.webhook import signature_of
 from server.config import Settings
-from server.whatsapp.webhook import signature_of
 from tests.fakes.graph_api import FakeGraphApi, Recorded
 from tests.support import TestServices
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.whatsapp.commands import Command, edit_distance, match_word, parse
+from server.channels.whatsapp.commands import Command, edit_distance, match_word, parse
 
 
 @pytest.mark.parametrize(("text", "expected"), [

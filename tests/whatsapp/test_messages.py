@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.whatsapp import messages
-from server.whatsapp.messages import Button, Row
+from server.channels.whatsapp import messages
+from server.channels.whatsapp.messages import Button, Row
 from tests.fakes.graph_api import shape_problems
 
 

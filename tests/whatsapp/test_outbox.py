@@ -11,7 +11,7 @@ import pytest
 
 from ledger import OutboxMessage, TransferRequest, transfer_id
 from server.auth.users import get_or_create_user_by_phone
-from server.whatsapp.limits import record_inbound
+from server.channels.whatsapp.limits import record_inbound
 from tests.fakes.graph_api import FakeGraphApi
 from tests.support import LiveServer
 from tests.whatsapp.helpers import new_wa_id

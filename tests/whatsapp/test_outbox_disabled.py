@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ledger import OutboxMessage, outbox
-from server.outbox_worker import close_undeliverable_once
+from server.channels.outbox_worker import close_undeliverable_once
 
 pytestmark = pytest.mark.usefixtures("ledger")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.whatsapp.payloads import PayloadError, parse_webhook, to_e164
+from server.channels.whatsapp.payloads import PayloadError, parse_webhook, to_e164
 from tests.whatsapp.helpers import PHONE_NUMBER_ID, payload
 
 

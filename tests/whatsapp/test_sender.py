@@ -13,11 +13,11 @@ import pytest
 from redis.asyncio import Redis
 
 from server.auth.users import get_or_create_user_by_phone
-from server.whatsapp import messages
-from server.whatsapp.limits import Throughput, in_window, record_inbound
-from server.whatsapp.payloads import StatusUpdate
-from server.whatsapp.sender import GraphApi, Sender
-from server.whatsapp.statuses import record_statuses
+from server.channels.whatsapp import messages
+from server.channels.whatsapp.limits import Throughput, in_window, record_inbound
+from server.channels.whatsapp.payloads import StatusUpdate
+from server.channels.whatsapp.sender import GraphApi, Sender
+from server.channels.whatsapp.statuses import record_statuses
 from tests.fakes.graph_api import FakeGraphApi
 from tests.whatsapp.helpers import ACCESS_TOKEN, PHONE_NUMBER_ID, new_wa_id, wa_settings
 

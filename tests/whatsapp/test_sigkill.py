@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger import OutboxMessage, TransferRequest, transfer_id
 from server.auth.users import get_or_create_user_by_phone
-from server.whatsapp.limits import record_inbound
+from server.channels.whatsapp.limits import record_inbound
 from tests.fakes.graph_api import FakeGraphApi
 from tests.support import ServerProcess, free_port
 from tests.whatsapp.helpers import new_wa_id, wa_env

@@ -159,7 +159,7 @@ async def test_a_status_before_the_send_recorded_its_wamid_is_applied_later(
     await pool.execute("INSERT INTO wa_sends (key, user_id, kind, state) VALUES ($1, $2, 'reply',"
                        " 'sending')", "early-key", user_id)
     # What Sender._record does when the 200 arrives after the status webhook:
-    from server.whatsapp.sender import ApiResult, Sender
+    from server.channels.whatsapp.sender import ApiResult, Sender
 
     sender = Sender.__new__(Sender)
     sender.pool = pool

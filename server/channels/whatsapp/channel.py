@@ -1,0 +1,51 @@
+"""The process's WhatsApp objects (sender, API client, worker wake-up), built once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.channels.whatsapp.limits import Throughput
+from server.channels.whatsapp.sender import GraphApi, Sender
+from server.state import AppState
+
+EXTRAS_KEY = "whatsapp"
+
+
+@dataclass
+class Channel:
+    sender: Sender
+    api: GraphApi
+    inbound_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def get_channel(state: AppState) -> Channel:
+    """The channel of this process, created on first use."""
+    found = state.extras.get(EXTRAS_KEY)
+    if isinstance(found, Channel):
+        return found
+    s = state.settings
+    api = GraphApi(s)
+    throughput = Throughput(
+        state.redis, s.redis_prefix, s.whatsapp_phone_number_id, s.whatsapp_rate_per_s
+    )
+    channel = Channel(sender=Sender(s, state.pool, throughput, api), api=api)
+    state.extras[EXTRAS_KEY] = channel
+    return channel
+
+
+async def close_channel(state: AppState) -> None:
+    """Stop this node's WhatsApp workers, then close the HTTP client they use."""
+    channel = state.extras.pop(EXTRAS_KEY, None)
+    if not isinstance(channel, Channel):
+        return
+    for task in channel.tasks:
+        task.cancel()
+    for task in channel.tasks:
+        with contextlib.suppress(BaseException):
+            await task
+    await channel.api.aclose()

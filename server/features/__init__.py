@@ -1,0 +1,1 @@
+"""One folder per player-facing capability, each wiring core packages to the edges."""

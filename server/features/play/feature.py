@@ -1,0 +1,157 @@
+"""Feature: live play on this node (pairing loop, rooms, drain) plus its HTTP routes.
+
+HTTP: GET /duels/history (player), GET /admin/rooms and /admin/rooms/{id}
+(admin, any node's rooms from the Redis directory), and /admin/ws, where an
+admin spectates a room hosted on this node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from rooms.errors import RoomError
+from rooms.history import BadCursor, duel_history
+from server.auth.deps import require_admin, require_player
+from server.auth.tokens import TokenError, decode_access_token
+from server.errors import ApiError
+from server.features.play import ws as _ws  # noqa: F401  (registers the websocket messages)
+from server.features.play.service import EXTRAS_KEY, PlayService, service
+from server.state import AppState
+
+log = structlog.get_logger(__name__)
+
+SPECTATOR_QUEUE_MAX = 512
+ADMIN_FRAME_MAX_BYTES = 4096
+
+
+async def history_http(request: Request) -> JSONResponse:
+    principal = await require_player(request)
+    try:
+        limit = int(request.query_params.get("limit", "20"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", "limit must be a whole number") from exc
+    if not 1 <= limit <= 100:
+        raise ApiError(400, "invalid_request", "limit must be 1 to 100")
+    before = request.query_params.get("before")
+    try:
+        items = await duel_history(request.app.state.mp.pool, principal.subject, limit, before)
+    except BadCursor as exc:
+        raise ApiError(400, "bad_cursor", str(exc)) from exc
+    return JSONResponse({
+        "items": [i.to_dict() for i in items],
+        "next": items[-1].cursor if len(items) == limit else None,
+    })
+
+
+async def rooms_http(request: Request) -> JSONResponse:
+    await require_admin(request, "viewer", "operator", "finance")
+    play = service(request.app.state.mp)
+    items = await play.directory.list_live(200)
+    return JSONResponse({"items": items})
+
+
+async def room_http(request: Request) -> JSONResponse:
+    await require_admin(request, "viewer", "operator", "finance")
+    entry = await service(request.app.state.mp).directory.get(request.path_params["room_id"])
+    if entry is None:
+        raise ApiError(404, "room_not_found", "That room is not live.")
+    return JSONResponse({"info": entry.info, "snapshot": entry.snapshot})
+
+
+async def admin_ws(websocket: WebSocket) -> None:
+    """Spectate: {"t":"hello","token"} then {"t":"spectate","room_id"}; JSON text frames."""
+    state: AppState = websocket.app.state.mp
+    await websocket.accept()
+    conn_id = "adm-" + uuid.uuid4().hex[:12]
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SPECTATOR_QUEUE_MAX)
+    watching: list[Any] = []
+
+    def push(frame: dict[str, Any]) -> None:
+        try:
+            outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("spectator_too_slow", conn=conn_id)
+
+    async def writer() -> None:
+        while True:
+            await websocket.send_text(json.dumps(await outbox.get(), default=str))
+
+    writer_task = asyncio.create_task(writer())
+    try:
+        hello = await asyncio.wait_for(websocket.receive_text(), 10)
+        try:
+            frame = json.loads(hello) if len(hello) <= ADMIN_FRAME_MAX_BYTES else {}
+            principal = decode_access_token(state.jwt_secret, str(frame.get("token", "")))
+        except (ValueError, AttributeError, TokenError):
+            push({"t": "error", "code": "token_invalid", "msg": "Send hello with an admin token."})
+            await asyncio.sleep(0.05)
+            await websocket.close(1008)
+            return
+        if principal.kind != "admin":
+            await websocket.close(1008)
+            return
+        push({"t": "welcome", "admin": principal.subject, "node": state.settings.node_id})
+        while True:
+            text = await websocket.receive_text()
+            if len(text) > ADMIN_FRAME_MAX_BYTES:
+                await websocket.close(1009)
+                return
+            try:
+                frame = json.loads(text)
+                room_id = frame["room_id"] if frame.get("t") == "spectate" else None
+            except (ValueError, KeyError, TypeError, AttributeError):
+                room_id = None
+            if not isinstance(room_id, str):
+                push({"t": "error", "code": "bad_frame", "msg": "Send {t: spectate, room_id}."})
+                continue
+            room = service(state).rooms.find(room_id)
+            if room is None:
+                push({"t": "error", "code": "room_not_found",
+                      "msg": "That room is not live on this node."})
+                continue
+            try:
+                await room.watch(conn_id, push)
+            except RoomError as exc:
+                push({"t": "error", "code": exc.code, "msg": exc.message})
+                continue
+            watching.append(room)
+    except (WebSocketDisconnect, TimeoutError):
+        pass
+    finally:
+        writer_task.cancel()
+        with contextlib.suppress(BaseException):
+            await writer_task
+        for room in watching:
+            with contextlib.suppress(Exception):
+                await room.leave(None, conn_id)
+
+
+async def startup(state: AppState) -> None:
+    play = PlayService(state)
+    state.extras[EXTRAS_KEY] = play
+    state.extras["quiz_stakes_minor"] = list(play.stake_tiers_minor)
+    await play.start()
+
+
+async def shutdown(state: AppState) -> None:
+    play = state.extras.get(EXTRAS_KEY)
+    if play is not None:
+        await play.stop()
+
+
+routes = [
+    Route("/duels/history", history_http),
+    Route("/admin/rooms", rooms_http),
+    Route("/admin/rooms/{room_id}", room_http),
+    WebSocketRoute("/admin/ws", admin_ws),
+]

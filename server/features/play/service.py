@@ -1,0 +1,259 @@
+"""One node's live play: the matchmaker, its pairing loop, the room manager and the quiz game.
+
+Pairing runs on every node; a pairing's room is created on the node that made
+it (the reservation names that node), and both players hear `match_found` on
+whichever node holds their connection (Redis pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+import structlog
+
+from ledger import OutboxMessage, outbox, transfer_id
+from matchmaking import Matchmaker
+from matchmaking.config import MatchConfig
+from matchmaking.keys import QueueSpec
+from matchmaking.types import Match
+from rooms.clock import RealClock
+from rooms.directory import RoomDirectory
+from rooms.games.quiz import QuizConfig, QuizFactory
+from rooms.ledger_settlement import LedgerSettlement
+from rooms.manager import ManagerLimits, RoomManager
+from rooms.questions import QuestionBank, RedisSeenStore
+from rooms.runtime import RoomConfig
+from rooms.types import HeldStake, MatchSpec
+from server import metrics
+from server.features.play import reaper
+from server.features.play.alerts import ALERT_CHANNEL, AlertingLedger
+from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
+from server.gateway.events import publish_to_user
+from server.state import AppState
+
+log = structlog.get_logger(__name__)
+
+GAME = "quiz"
+EXTRAS_KEY = "play"
+MAX_BACKGROUND = 1_000
+NAME_CACHE_MAX = 50_000
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class NotifyingStakes:
+    """The ledger-backed StakeHolder, telling a player when their wait ended in a refund."""
+
+    def __init__(self, inner: LedgerStakes, state: AppState) -> None:
+        self._inner = inner
+        self._state = state
+
+    async def hold(
+        self, ticket_id: str, user_id: str, stake_minor: int, currency: str, timeout_s: int
+    ) -> str:
+        return await self._inner.hold(ticket_id, user_id, stake_minor, currency, timeout_s)
+
+    async def release(self, ticket_id: str, hold_id: str) -> None:
+        await self._inner.release(ticket_id, hold_id)
+
+    async def refund_with_bonus(
+        self, ticket_id: str, hold_id: str, user_id: str, stake_minor: int, currency: str,
+        bonus_bp: int,
+    ) -> None:
+        await self._inner.refund_with_bonus(
+            ticket_id, hold_id, user_id, stake_minor, currency, bonus_bp
+        )
+        frame = {
+            "t": "queue_timeout", "ticket_id": ticket_id, "refunded_minor": stake_minor,
+            "bonus_minor": timeout_bonus_minor(stake_minor, bonus_bp), "currency": currency,
+        }
+        with contextlib.suppress(Exception):
+            await publish_to_user(self._state, user_id, frame)
+
+
+class PlayService:
+    """Everything a node needs to queue players and host their duels."""
+
+    def __init__(self, state: AppState, *, clock: RealClock | None = None) -> None:
+        s = state.settings
+        self.state = state
+        self.clock = clock or RealClock()
+        tiers = tuple(sorted(set(s.quiz_stakes_minor)))
+        self.stake_tiers_minor = tiers
+        self.match_config = MatchConfig(
+            games=frozenset({GAME}), stake_tiers_minor={s.currency: tiers},
+            window_start=s.mm_window_start, window_max=s.mm_window_max,
+            window_grow_s=s.mm_window_grow_s, max_wait_s=s.mm_max_wait_s,
+            timeout_bonus_bp=s.mm_timeout_bonus_bps, avoid_recent_s=s.mm_avoid_recent_s,
+            max_queue_len=s.mm_max_queue_len,
+        )
+        self.matchmaker = Matchmaker(
+            state.redis, s.redis_prefix,
+            money=NotifyingStakes(LedgerStakes(state.ledger, game=GAME), state),
+            clock=wall_ms, config=self.match_config, node_url=s.resolved_public_url,
+            on_match=self.on_match,
+        )
+        self.quiz_config = QuizConfig(
+            stake_tiers_minor=tiers, rake_bps=s.quiz_rake_bps, countdown_ms=s.quiz_countdown_ms,
+            question_count=s.quiz_question_count, answer_window_ms=s.quiz_answer_window_ms,
+            reveal_ms=s.quiz_reveal_ms, join_timeout_ms=s.quiz_join_timeout_ms,
+        )
+        self.directory = RoomDirectory(state.redis, s.redis_prefix)
+        settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool,
+                                      escrow=f"escrow:{GAME}")
+        self.settlement = settlement
+        quiz = QuizFactory(
+            bank=QuestionBank.load(),
+            seen=RedisSeenStore(state.redis, s.redis_prefix, keep_duels=s.quiz_no_repeat_duels,
+                                per_duel=s.quiz_question_count),
+            settlement=settlement, config=self.quiz_config,
+        )
+        self.rooms = RoomManager(
+            clock=self.clock, games={GAME: quiz}, node=s.node_id,
+            limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
+            room_config=RoomConfig(grace_ms=s.room_grace_ms,
+                                   snapshots_per_s=s.room_snapshots_per_s), observer=self.directory,
+        )
+        self.queues = [QueueSpec(GAME, s.currency, t) for t in tiers]
+        self._stop = asyncio.Event()
+        # conn_id -> room ids that connection sits or watches in, for disconnects.
+        self.conn_rooms: dict[str, set[str]] = {}
+        self._watched: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._names: dict[str, str] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        # Players seated in-process rather than over a socket (the demo bot).
+        self.local_players: dict[str, Any] = {}
+
+    async def on_match(self, match: Match) -> None:
+        """Create the room here, then tell both players where to sit. Idempotent by room id."""
+        seats = tuple(
+            HeldStake(t.user_id, uuid.UUID(t.hold_id), t.stake_minor, t.currency)
+            for t in match.tickets
+        )
+        if self.rooms.find(match.room_id) is None:
+            await reaper.remember(self.state, match.room_id, GAME, seats, match.created_ms)
+        room = self.rooms.create(MatchSpec(match.room_id, GAME, seats))
+        if room.room_id not in self._watched:
+            self._watched.add(room.room_id)
+            watcher = asyncio.create_task(self._forget_when_closed(room))
+            self._watchers.add(watcher)
+            watcher.add_done_callback(self._watchers.discard)
+        metrics.MATCHES_MADE.labels(game=GAME).inc()
+        for seat in seats:
+            local = self.local_players.get(seat.user_id)
+            if local is not None and not room.seats[seat.user_id].joined_ever:
+                await local.seat(room)
+        names = await self._display_names([t.user_id for t in match.tickets])
+        reservations = match.reservations
+        frames = []
+        for mine, theirs in zip(reservations, reversed(reservations), strict=True):
+            ws_url = mine.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
+            frames.append((mine.user_id, {
+                "t": "match_found", "room_id": match.room_id, "game": GAME,
+                "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
+                "node": self.state.settings.node_id,  # the room is created on this node
+                "node_url": mine.node_url, "ws_url": ws_url, "seat_token": mine.seat_token,
+                "expires_at_ms": mine.expires_at_ms,
+                "opponent": {"user_id": theirs.user_id,
+                             "display_name": names.get(theirs.user_id, "player")},
+            }))
+        await asyncio.gather(*(publish_to_user(self.state, uid, f) for uid, f in frames))
+        await self._in_background(self._alert_match_found(match))
+
+    async def _in_background(self, coro: Any) -> None:
+        """Run work the pairing loop need not wait for; past the bound, wait for it after all."""
+        if len(self._background) >= MAX_BACKGROUND:
+            await coro
+            return
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _alert_match_found(self, match: Match) -> None:
+        """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window)."""
+        humans = [t.user_id for t in match.tickets if t.user_id not in self.local_players]
+        messages = [
+            OutboxMessage(
+                id=transfer_id(match.room_id, "match_found", uid), channel=ALERT_CHANNEL,
+                recipient=uid, kind="match_found",
+                payload={"room_id": match.room_id, "game": GAME,
+                         "stake_minor": match.queue.stake_minor,
+                         "currency": match.queue.currency},
+            )
+            for uid in humans
+        ]
+        try:
+            async with self.state.pool.acquire() as conn, conn.transaction():
+                await outbox.enqueue(conn, messages)
+        except Exception:  # an alert is a courtesy: the match stands, the websocket told them
+            log.exception("match_found_alert_failed", room_id=match.room_id)
+
+    async def _forget_when_closed(self, room: Any) -> None:
+        await room.wait_closed()
+        self._watched.discard(room.room_id)
+        with contextlib.suppress(Exception):
+            await reaper.forget(self.state, room.room_id)
+
+    async def _display_names(self, user_ids: list[str]) -> dict[str, str]:
+        """Names for `match_found`, from a bounded in-process cache in front of Postgres."""
+        missing = [u for u in user_ids if u not in self._names]
+        if missing:
+            rows = await self.state.pool.fetch(
+                "SELECT id::text AS id, coalesce(display_name, 'player') AS name FROM users"
+                " WHERE id = ANY($1::uuid[])", missing,
+            )
+            if len(self._names) + len(rows) > NAME_CACHE_MAX:
+                self._names.clear()
+            self._names.update({r["id"]: r["name"] for r in rows})
+        return {u: self._names.get(u, "player") for u in user_ids}
+
+    async def start(self) -> None:
+        self.state.spawn(self.matchmaker.run_pairing_loop(self.queues, self._stop), "pairing")
+        if self.state.settings.demo:
+            from server.features.play import demo_bot
+
+            self.state.spawn(demo_bot.run(self.state), "demo-bot")
+        self.state.spawn(self._heartbeat(), "node-heartbeat")
+        self.state.spawn(reaper.run(
+            self.state, self.settlement, lambda room_id: self.rooms.find(room_id) is not None,
+            self.directory.node_alive, self._stop, self.state.settings.node_heartbeat_s,
+        ), "room-reaper")
+
+    async def _heartbeat(self) -> None:
+        s = self.state.settings
+        interval_s = s.node_heartbeat_s
+        assert interval_s > 0
+        while not self._stop.is_set():
+            try:
+                await self.directory.heartbeat(s.node_id, int(interval_s * 3) + 1,
+                                               self.rooms.room_count)
+                metrics.ROOMS_LIVE.set(self.rooms.room_count)
+            except Exception:
+                log.warning("node_heartbeat_failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s)
+
+    async def stop(self) -> dict[str, Any]:
+        """Stop pairing, let live duels finish within the bound, abort (void) the rest."""
+        self._stop.set()
+        report = await self.rooms.drain(self.state.settings.drain_timeout_s)
+        with contextlib.suppress(Exception):
+            await self.directory.remove_node(self.state.settings.node_id)
+        log.info("rooms_drained", finished=report.finished, aborted=report.aborted)
+        return {"finished": report.finished, "aborted": report.aborted}
+
+
+def service(state: AppState) -> PlayService:
+    svc = state.extras[EXTRAS_KEY]
+    assert isinstance(svc, PlayService)
+    return svc
+
+
+__all__ = ["ALERT_CHANNEL", "PlayService", "service"]

@@ -1,0 +1,130 @@
+"""Websocket messages of live play: queue, seat, answer, history (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matchmaking.errors import MatchmakingError
+from rooms.errors import RoomError
+from rooms.history import BadCursor, duel_history
+from server.features.play.service import GAME, PlayService, service
+from server.gateway.registry import Connection, FrameError, field, on_disconnect, register
+
+MAX_HISTORY = 100
+
+
+def _play(conn: Connection) -> PlayService:
+    return service(conn.state)
+
+
+async def queue_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    """Hold the stake and wait for an opponent; the stake stays held until the duel ends."""
+    game = field(frame, "game", str)
+    stake_minor = field(frame, "stake_minor", int)
+    play = _play(conn)
+    if conn.state.draining:
+        raise FrameError("node_draining", "This server is restarting; try again in a moment.")
+    try:
+        ticket = await play.matchmaker.join(
+            conn.user_id, game, stake_minor, conn.state.settings.currency
+        )
+    except MatchmakingError as exc:
+        raise FrameError(exc.code, str(exc)) from exc
+    return {
+        "t": "queued", "ticket_id": ticket.id, "game": game, "stake_minor": stake_minor,
+        "currency": ticket.currency, "queued_at_ms": ticket.created_ms,
+        "max_wait_s": play.match_config.max_wait_s,
+    }
+
+
+async def queue_leave(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    """Leave the queue; the held stake is released at once."""
+    try:
+        ticket = await _play(conn).matchmaker.leave(conn.user_id)
+    except MatchmakingError as exc:
+        raise FrameError(exc.code, str(exc)) from exc
+    return {"t": "queue_left", "ticket_id": ticket.id}
+
+
+async def room_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    """Take a seat with the one-time token from `match_found`, or come back to it later.
+
+    A seated player reconnecting within the grace window needs no token; with
+    `since_seq` they receive only the frames they missed after `room_state`.
+    """
+    room_id = field(frame, "room_id", str)
+    token = field(frame, "seat_token", str, required=False)
+    since_seq = field(frame, "since_seq", int, required=False)
+    play = _play(conn)
+    room = play.rooms.find(room_id)
+    if room is None:
+        entry = await play.directory.get(room_id)
+        if entry is not None and entry.info.get("node") != conn.state.settings.node_id:
+            raise FrameError("wrong_node", f"Room {room_id} lives on node {entry.info['node']}.")
+        raise FrameError("room_not_found", "That room is not live.")
+    if conn.user_id not in room.seats:
+        raise FrameError("not_seated", "You have no seat in that room.")
+    if not room.seats[conn.user_id].joined_ever:
+        if token is None:
+            raise FrameError("seat_token_required", "Use the seat token from match_found.")
+        claim = await play.matchmaker.consume_seat(token)
+        if claim is None or claim.room_id != room_id or claim.user_id != conn.user_id:
+            raise FrameError("seat_token_invalid", "That seat token is not valid for you.")
+    try:
+        await room.join(conn.user_id, conn.conn_id, conn.send, last_seq=since_seq)
+    except RoomError as exc:
+        raise FrameError(exc.code, exc.message) from exc
+    mine = play.conn_rooms.setdefault(conn.conn_id, set())
+    mine -= {r for r in mine if play.rooms.find(r) is None}  # closed rooms: stay bounded
+    mine.add(room_id)
+    return {"t": "room_joined", "room_id": room_id, "game": GAME}
+
+
+async def quiz_answer(conn: Connection, frame: dict[str, Any]) -> dict[str, Any] | None:
+    """Answer the current question; stamped with the server's clock when it arrives."""
+    room_id = field(frame, "room_id", str)
+    field(frame, "index", int)
+    field(frame, "choice", int)
+    room = _play(conn).rooms.find(room_id)
+    if room is None:
+        raise FrameError("room_not_found", "That room is not live.")
+    try:
+        reply = await room.message(conn.user_id, {k: v for k, v in frame.items() if k != "rid"})
+    except RoomError as exc:
+        raise FrameError(exc.code, exc.message) from exc
+    return reply
+
+
+async def history(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    """The player's past duels, newest first, paged by cursor."""
+    limit = field(frame, "limit", int, required=False, default=20)
+    before = field(frame, "before", str, required=False)
+    if not 1 <= limit <= MAX_HISTORY:
+        raise FrameError("invalid_field", f"'limit' must be 1 to {MAX_HISTORY}.")
+    try:
+        items = await duel_history(conn.state.pool, conn.user_id, limit, before)
+    except BadCursor as exc:
+        raise FrameError("bad_cursor", str(exc)) from exc
+    return {
+        "t": "duel_history", "items": [i.to_dict() for i in items],
+        "next": items[-1].cursor if len(items) == limit else None,
+    }
+
+
+async def left(conn: Connection) -> None:
+    """A connection ended: its seats start their grace window."""
+    play = conn.state.extras.get("play")
+    if play is None:
+        return
+    for room_id in play.conn_rooms.pop(conn.conn_id, set()):
+        room = play.rooms.find(room_id)
+        if room is not None:
+            await room.leave(conn.user_id, conn.conn_id)
+
+
+register("queue_join", queue_join)
+register("queue_leave", queue_leave)
+register("room_join", room_join)
+register("quiz_answer", quiz_answer)
+register("duel_history", history)
+on_disconnect(left)

@@ -1,0 +1,1 @@
+"""HTTP edges that belong to no one feature: health, static files, request bodies."""

@@ -1,0 +1,65 @@
+"""Serves the PWA, the admin page and the public client configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.state import AppState
+
+DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "clients" / "web"
+
+
+def web_dir(state: AppState) -> Path:
+    return state.settings.web_dir or DEFAULT_WEB_DIR
+
+
+def _file(name: str, media_type: str | None = None) -> object:
+    async def endpoint(request: Request) -> Response:
+        path = web_dir(request.app.state.mp) / name
+        if not path.exists():
+            return JSONResponse({"code": "not_found", "msg": f"{name} is not installed"}, 404)
+        headers = {"Cache-Control": "no-cache"}
+        return FileResponse(path, media_type=media_type, headers=headers)
+
+    return endpoint
+
+
+async def public_config(request: Request) -> JSONResponse:
+    """What a client needs before login: currency, wording mode, stake tiers."""
+    mp: AppState = request.app.state.mp
+    s = mp.settings
+    body: dict[str, object] = {
+        "currency": s.currency,
+        "money_mode": s.money_mode,
+        "minor_per_unit": 100,
+        "quiz_stakes_minor": list(mp.extras.get("quiz_stakes_minor", [])),
+        "node_id": s.node_id,
+    }
+    return JSONResponse(body)
+
+
+class _Static(StaticFiles):
+    """StaticFiles whose directory is resolved from settings at start-up."""
+
+    def __init__(self) -> None:
+        super().__init__(directory=None, check_dir=False)
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if self.directory is None:
+            self.directory = str(web_dir(scope["app"].state.mp))
+            self.all_directories = self.get_directories(self.directory, None)
+        await super().__call__(scope, receive, send)
+
+
+routes = [
+    Route("/", _file("index.html", "text/html")),  # type: ignore[arg-type]
+    Route("/admin", _file("admin.html", "text/html")),  # type: ignore[arg-type]
+    Route("/sw.js", _file("sw.js", "text/javascript")),  # type: ignore[arg-type]
+    Route("/config", public_config),
+    Mount("/static", app=_Static(), name="static"),
+]
