@@ -1,6 +1,14 @@
 """Matchpot's double-entry ledger: exact, conserved, exactly-once money (docs/ledger.md)."""
 
 from ledger import outbox
+from ledger.accounts import (
+    HOUSE,
+    WORLD,
+    clearing_account,
+    escrow_account,
+    user_account,
+    user_id_of,
+)
 from ledger.core import Ledger
 from ledger.errors import (
     AccountNotFound,
@@ -16,7 +24,7 @@ from ledger.errors import (
     LedgerBusy,
     LedgerError,
 )
-from ledger.money import split_rake, split_shares
+from ledger.money import bps_down, split_pot, split_rake, split_shares
 from ledger.outbox import ClaimedMessage
 from ledger.types import (
     AccountKind,
@@ -29,6 +37,8 @@ from ledger.types import (
 )
 
 __all__ = [
+    "HOUSE",
+    "WORLD",
     "AccountKind",
     "AccountNotFound",
     "Balance",
@@ -49,8 +59,14 @@ __all__ = [
     "Transfer",
     "TransferKind",
     "TransferRequest",
+    "bps_down",
+    "clearing_account",
+    "escrow_account",
     "outbox",
+    "split_pot",
     "split_rake",
     "split_shares",
     "transfer_id",
+    "user_account",
+    "user_id_of",
 ]

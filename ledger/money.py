@@ -25,3 +25,22 @@ def split_shares(total_minor: int, weights: Sequence[int]) -> tuple[list[int], i
     remainder = total_minor - sum(shares)
     assert 0 <= remainder < len(weights)
     return shares, remainder
+
+
+BPS_PER_UNIT = 10_000
+
+
+def split_pot(pot_minor: int, rake_bps: int) -> tuple[int, int]:
+    """(payout_minor, rake_minor) of a pot: the payout rounds down, the house gets the rest.
+
+    The same rule as `split_rake`, in basis points, so payout + rake == pot always.
+    """
+    assert pot_minor >= 0 and 0 <= rake_bps <= BPS_PER_UNIT
+    payout_minor = pot_minor * (BPS_PER_UNIT - rake_bps) // BPS_PER_UNIT
+    return payout_minor, pot_minor - payout_minor
+
+
+def bps_down(amount_minor: int, bps: int) -> int:
+    """`bps` basis points of an amount, rounded down (towards the house): bonuses, shares."""
+    assert amount_minor >= 0 and 0 <= bps <= BPS_PER_UNIT
+    return amount_minor * bps // BPS_PER_UNIT

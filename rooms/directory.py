@@ -19,7 +19,8 @@ import structlog
 from redis.asyncio import Redis
 
 from rooms import keys
-from rooms.runtime import Frame, RoomInfo
+from rooms.api import Frame
+from rooms.runtime import RoomInfo
 
 log = structlog.get_logger(__name__)
 

@@ -14,13 +14,14 @@ MAX_LIMIT = 100
 @dataclass(frozen=True, slots=True)
 class DuelHistoryItem:
     room_id: str
+    game: str
     opponent: str
     stake_minor: int
     currency: str
     score: int
     opponent_score: int
     time_ms: int
-    result: str  # "won", "lost", "refunded"
+    result: str  # "won", "lost", "draw", "refunded"
     payout_minor: int
     settled_at: datetime
 
@@ -31,7 +32,8 @@ class DuelHistoryItem:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "room_id": self.room_id, "opponent": self.opponent, "stake_minor": self.stake_minor,
+            "room_id": self.room_id, "game": self.game, "opponent": self.opponent,
+            "stake_minor": self.stake_minor,
             "currency": self.currency, "score": self.score,
             "opponent_score": self.opponent_score, "time_ms": self.time_ms,
             "result": self.result, "payout_minor": self.payout_minor,
@@ -60,7 +62,8 @@ async def duel_history(
     limit = max(1, min(limit, MAX_LIMIT))
     at, room_id = _parse_cursor(before) if before else (None, None)
     rows = await pool.fetch(
-        "SELECT s.room_id, s.opponent_id, s.stake_minor, d.currency, s.score, o.score AS opp_score,"
+        "SELECT s.room_id, d.game, s.opponent_id, s.stake_minor, d.currency, s.score,"
+        " o.score AS opp_score,"
         " s.time_ms, s.outcome, s.payout_minor, s.settled_at"
         " FROM duel_seats s JOIN duels d ON d.room_id = s.room_id"
         " LEFT JOIN duel_seats o ON o.room_id = s.room_id AND o.user_id = s.opponent_id"
@@ -71,7 +74,8 @@ async def duel_history(
     )
     return [
         DuelHistoryItem(
-            room_id=r["room_id"], opponent=r["opponent_id"], stake_minor=r["stake_minor"],
+            room_id=r["room_id"], game=r["game"], opponent=r["opponent_id"],
+            stake_minor=r["stake_minor"],
             currency=r["currency"], score=r["score"], opponent_score=r["opp_score"] or 0,
             time_ms=r["time_ms"], result=r["outcome"], payout_minor=r["payout_minor"],
             settled_at=r["settled_at"],

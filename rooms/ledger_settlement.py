@@ -1,9 +1,10 @@
-"""Settlement backed by the ledger: one linked batch plus the history rows, in one transaction.
+"""The Settler backed by the ledger: one linked batch plus the history rows, in one transaction.
 
 Ids derive from the room id (transfer_id(room_id, "post", user), (room_id,
-"payout"), (room_id, "rake"), (room_id, "void", user)), and the `duels` row is
-checked under a per-room advisory lock first, so settling a room again returns
-the first result and moves nothing.
+"payout", user), (room_id, "rake"), (room_id, "void", user)), and the `duels`
+row is checked under a per-room advisory lock first, so settling a room again
+returns the first result and moves nothing. Stakes sit in the escrow of the
+room's game kind (`escrow:<game>`), where matchmaking held them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from ledger import TransferKind, TransferRequest, transfer_id
+from ledger import (
+    HOUSE,
+    TransferKind,
+    TransferRequest,
+    escrow_account,
+    transfer_id,
+    user_account,
+)
 from ledger.errors import LedgerBusy, LedgerError
-from rooms.settlement import DuelRecord, SettlementRejected, SettlementResult
-from rooms.types import HeldStake
-
-HOUSE = "house"
+from rooms.api import Outcome, SeatResult, Settled
+from rooms.settlement import SettlementRejected
+from rooms.types import MatchSpec
 
 
 class LedgerApply(Protocol):
@@ -30,133 +37,122 @@ class LedgerApply(Protocol):
     ) -> Any: ...
 
 
-def user_owner(user_id: str) -> str:
-    return f"user:{user_id}"
+def settle_requests(spec: MatchSpec, outcome: Outcome) -> list[TransferRequest]:
+    """The linked batch of an outcome: void every hold, or post them and pay out of escrow."""
+    escrow = escrow_account(spec.game)
+    room_id, currency = spec.room_id, spec.currency
+    meta = {"room_id": room_id, "game": spec.game}
+    if outcome.refund:
+        return [
+            TransferRequest(
+                id=transfer_id(room_id, "void", h.user_id), debit=user_account(h.user_id),
+                credit=escrow, amount_minor=h.stake_minor, currency=currency,
+                kind=TransferKind.VOID, pending_id=h.hold_id, code="refund", meta=meta,
+            )
+            for h in spec.seats if h.stake_minor > 0
+        ]
+    reqs = [
+        TransferRequest(
+            id=transfer_id(room_id, "post", h.user_id), debit=user_account(h.user_id),
+            credit=escrow, amount_minor=h.stake_minor, currency=currency,
+            kind=TransferKind.POST, pending_id=h.hold_id, code="stake", meta=meta,
+        )
+        for h in spec.seats if h.stake_minor > 0
+    ]
+    for user_id, amount_minor in sorted(outcome.payouts_minor.items()):
+        if amount_minor > 0:
+            # The quiz's single winner keeps its historical id: (room_id, "payout").
+            cause = (room_id, "payout") if user_id == outcome.winner else (
+                room_id, "payout", user_id)
+            reqs.append(TransferRequest(
+                id=transfer_id(*cause), debit=escrow, credit=user_account(user_id),
+                amount_minor=amount_minor, currency=currency, code="payout", meta=meta,
+            ))
+    if outcome.rake_minor > 0:
+        reqs.append(TransferRequest(
+            id=transfer_id(room_id, "rake"), debit=escrow, credit=HOUSE,
+            amount_minor=outcome.rake_minor, currency=currency, code="rake", meta=meta,
+        ))
+    return reqs
 
 
 class LedgerSettlement:
-    """Implements `rooms.settlement.Settlement` for duels whose holds sit in `escrow`."""
+    """Implements `rooms.settlement.Settler` for rooms whose holds sit in the game's escrow."""
 
-    def __init__(self, ledger: LedgerApply, pool: asyncpg.Pool, *, escrow: str = "escrow:quiz"):
+    def __init__(self, ledger: LedgerApply, pool: asyncpg.Pool) -> None:
         self.ledger = ledger
         self.pool = pool
-        self.escrow = escrow
 
-    def settle_requests(
-        self, room_id: str, holds: Sequence[HeldStake], winner: str, payout_minor: int,
-        rake_minor: int,
-    ) -> list[TransferRequest]:
-        """The linked batch: post every hold into escrow, pay the winner, rake to the house."""
-        currency = holds[0].currency
-        reqs = [
-            TransferRequest(
-                id=transfer_id(room_id, "post", h.user_id), debit=user_owner(h.user_id),
-                credit=self.escrow, amount_minor=h.stake_minor, currency=currency,
-                kind=TransferKind.POST, pending_id=h.hold_id, code="stake",
-                meta={"room_id": room_id},
-            )
-            for h in holds
-        ]
-        if payout_minor > 0:
-            reqs.append(TransferRequest(
-                id=transfer_id(room_id, "payout"), debit=self.escrow, credit=user_owner(winner),
-                amount_minor=payout_minor, currency=currency, code="payout",
-                meta={"room_id": room_id},
-            ))
-        if rake_minor > 0:
-            reqs.append(TransferRequest(
-                id=transfer_id(room_id, "rake"), debit=self.escrow, credit=HOUSE,
-                amount_minor=rake_minor, currency=currency, code="rake",
-                meta={"room_id": room_id},
-            ))
-        return reqs
-
-    def void_requests(self, room_id: str, holds: Sequence[HeldStake]) -> list[TransferRequest]:
-        return [
-            TransferRequest(
-                id=transfer_id(room_id, "void", h.user_id), debit=user_owner(h.user_id),
-                credit=self.escrow, amount_minor=h.stake_minor, currency=h.currency,
-                kind=TransferKind.VOID, pending_id=h.hold_id, code="refund",
-                meta={"room_id": room_id},
-            )
-            for h in holds
-        ]
-
-    async def settle_duel(
-        self, room_id: str, holds: Sequence[HeldStake], winner: str | None, pot_minor: int,
-        rake_minor: int, record: DuelRecord,
-    ) -> SettlementResult:
-        if winner is None:
-            return await self.void_all(room_id, holds, record)
-        assert pot_minor == sum(h.stake_minor for h in holds), "the pot is every stake"
-        assert winner in {h.user_id for h in holds}, "the winner holds a seat"
-        assert 0 <= rake_minor <= pot_minor
-        payout_minor = pot_minor - rake_minor
-        result = SettlementResult(room_id, winner, pot_minor, payout_minor, rake_minor, False)
-        reqs = self.settle_requests(room_id, holds, winner, payout_minor, rake_minor)
-        return await self._commit(room_id, holds, reqs, result, record)
-
-    async def void_all(
-        self, room_id: str, holds: Sequence[HeldStake], record: DuelRecord
-    ) -> SettlementResult:
-        pot_minor = sum(h.stake_minor for h in holds)
-        result = SettlementResult(room_id, None, pot_minor, 0, 0, True)
-        return await self._commit(room_id, holds, self.void_requests(room_id, holds), result,
-                                  record)
-
-    async def _commit(
-        self, room_id: str, holds: Sequence[HeldStake], reqs: list[TransferRequest],
-        result: SettlementResult, record: DuelRecord,
-    ) -> SettlementResult:
-        assert holds and len({h.currency for h in holds}) == 1
+    async def settle(self, spec: MatchSpec, outcome: Outcome) -> Settled:
+        outcome.check(spec)
+        pot_minor = sum(h.stake_minor for h in spec.seats)
+        reqs = settle_requests(spec, outcome)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"duel:{room_id}")
-                row = await conn.fetchrow(
-                    "SELECT winner, pot_minor, payout_minor, rake_minor, result"
-                    " FROM duels WHERE room_id = $1", room_id,
-                )
-                if row is not None:
-                    return SettlementResult(
-                        room_id, row["winner"], row["pot_minor"], row["payout_minor"],
-                        row["rake_minor"], row["winner"] is None, replayed=True,
-                    )
-                await self.ledger.apply(conn, reqs)
-                await _insert_duel(conn, room_id, holds, result, record)
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                                   f"duel:{spec.room_id}")
+                earlier = await _read_settled(conn, spec.room_id)
+                if earlier is not None:
+                    return earlier
+                if reqs:
+                    await self.ledger.apply(conn, reqs)
+                await _insert_history(conn, spec, outcome, pot_minor)
         except LedgerBusy:
             raise  # transient: the room retries later with the same ids
         except LedgerError as exc:
             raise SettlementRejected(exc.code, exc.message) from exc
-        return result
+        return Settled(spec.room_id, outcome, pot_minor, outcome.refund)
 
 
-async def _insert_duel(
-    conn: Any, room_id: str, holds: Sequence[HeldStake],
-    result: SettlementResult, record: DuelRecord,
-) -> None:
-    players = [h.user_id for h in holds]
+async def _read_settled(conn: Any, room_id: str) -> Settled | None:
+    row = await conn.fetchrow(
+        "SELECT result, winner, pot_minor, rake_minor, detail FROM duels WHERE room_id = $1",
+        room_id,
+    )
+    if row is None:
+        return None
+    seats = await conn.fetch(
+        "SELECT user_id, outcome, score, time_ms, payout_minor FROM duel_seats"
+        " WHERE room_id = $1 ORDER BY user_id", room_id,
+    )
+    refunded = all(s["outcome"] == "refunded" for s in seats)
+    outcome = Outcome(
+        result=row["result"], refund=refunded, winner=row["winner"],
+        rake_minor=0 if refunded else row["rake_minor"],
+        payouts_minor={} if refunded else {
+            s["user_id"]: s["payout_minor"] for s in seats if s["payout_minor"] > 0},
+        seats=tuple(SeatResult(s["user_id"], s["outcome"], s["score"], s["time_ms"])
+                    for s in seats),
+        detail=row["detail"] or {},
+    )
+    return Settled(room_id, outcome, row["pot_minor"], refunded, replayed=True)
+
+
+async def _insert_history(conn: Any, spec: MatchSpec, outcome: Outcome, pot_minor: int) -> None:
+    players = list(spec.user_ids)
+    scores = {s.user_id: s.score for s in outcome.seats}
+    times_ms = {s.user_id: s.time_ms for s in outcome.seats}
+    question_ids = [str(q) for q in outcome.detail.get("question_ids", ())]
     row = await conn.fetchrow(
         "INSERT INTO duels (room_id, game, players, stake_minor, currency, scores, times_ms,"
-        " result, winner, pot_minor, payout_minor, rake_minor, question_ids)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12, $13)"
-        " RETURNING settled_at",
-        room_id, record.game, players, holds[0].stake_minor, holds[0].currency,
-        json.dumps(dict(record.scores)), json.dumps(dict(record.times_ms)), record.result,
-        result.winner, result.pot_minor, result.payout_minor, result.rake_minor,
-        list(record.question_ids),
+        " result, winner, pot_minor, payout_minor, rake_minor, question_ids, detail)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12, $13,"
+        " $14::jsonb) RETURNING settled_at",
+        spec.room_id, spec.game, players, spec.seats[0].stake_minor, spec.currency,
+        json.dumps(scores), json.dumps(times_ms), outcome.result, outcome.winner, pot_minor,
+        outcome.payout_total_minor, outcome.rake_minor, question_ids,
+        json.dumps(dict(outcome.detail)),
     )
     assert row is not None
-    for h in holds:
-        opponent = next((p for p in players if p != h.user_id), h.user_id)
-        if result.winner is None:
-            outcome, payout = "refunded", 0
-        elif result.winner == h.user_id:
-            outcome, payout = "won", result.payout_minor
-        else:
-            outcome, payout = "lost", 0
-        await conn.execute(
-            "INSERT INTO duel_seats (room_id, user_id, opponent_id, stake_minor, score, time_ms,"
-            " outcome, payout_minor, settled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            room_id, h.user_id, opponent, h.stake_minor, int(record.scores.get(h.user_id, 0)),
-            int(record.times_ms.get(h.user_id, 0)), outcome, payout, row["settled_at"],
-        )
+    by_user = {s.user_id: s for s in outcome.seats}
+    await conn.executemany(
+        "INSERT INTO duel_seats (room_id, user_id, opponent_id, stake_minor, score, time_ms,"
+        " outcome, payout_minor, settled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [
+            (spec.room_id, h.user_id, next((p for p in players if p != h.user_id), h.user_id),
+             h.stake_minor, by_user[h.user_id].score, by_user[h.user_id].time_ms,
+             by_user[h.user_id].result, int(outcome.payouts_minor.get(h.user_id, 0)),
+             row["settled_at"])
+            for h in spec.seats
+        ],
+    )

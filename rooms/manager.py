@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 import structlog
 
+from rooms.api import GameFactory
 from rooms.clock import Clock
 from rooms.errors import NodeDraining, RoomNotFound, TooManyRooms, TooManySeats, UnknownGame
-from rooms.runtime import Game, Room, RoomConfig, RoomObserver
+from rooms.runtime import Room, RoomConfig, RoomObserver
+from rooms.settlement import Settler
 from rooms.types import MatchSpec
 
 log = structlog.get_logger(__name__)
-
-GameFactory = Callable[[MatchSpec, random.Random], Game]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,10 @@ class RoomManager:
         observer: RoomObserver | None = None,
         rng: random.Random | None = None,
         on_count: Callable[[int, int], None] | None = None,
+        settler: Settler | None = None,
     ) -> None:
-        """`on_count(rooms, seats)` is called on every change (the server feeds a gauge)."""
+        """`on_count(rooms, seats)` is called on every change (the server feeds a gauge);
+        `settler` commits every room's outcome (required once a room has stakes)."""
         self.clock = clock
         self.games = dict(games)
         self.node = node
@@ -61,6 +63,7 @@ class RoomManager:
         self._seats = 0
         self.draining = False
         self._on_count = on_count
+        self.settler = settler
 
     @property
     def room_count(self) -> int:
@@ -100,6 +103,7 @@ class RoomManager:
         room = Room(
             spec, factory(spec, rng), clock=self.clock, rng=rng, node=self.node,
             config=self.room_config, observer=self.observer, on_closed=self._closed,
+            settler=self.settler,
         )
         self._rooms[spec.room_id] = room
         self._seats += len(spec.seats)

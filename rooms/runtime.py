@@ -1,10 +1,15 @@
 """The room runtime: one asyncio task per live room that owns all of the room's state.
 
-Inputs (join, leave, message, timer, abort) arrive on one bounded queue and are
-applied strictly in order, so a game never sees two things at once and needs no
-locks. Outputs leave through per-connection `Send` callables: public frames get
-the room's next sequence number and go to every seat and spectator; private
-frames go to one seat. A bounded log of recent public frames lets a player who
+Inputs (join, leave, message, signal, timer, abort) arrive on one bounded queue
+and are applied strictly in order, so a game never sees two things at once and
+needs no locks. When the game ends with an `Outcome`, the runtime commits it
+through the room's `Settler` (retrying transient failures on the room clock)
+and only then lets the game announce it; an aborted room's stakes are returned
+the same way. Games never call the ledger.
+
+Outputs leave through per-connection `Send` callables: public frames get the
+room's next sequence number and go to every seat and spectator; private frames
+go to one seat. A bounded log of recent public frames lets a player who
 reconnects within the grace window catch up on exactly what was missed.
 """
 
@@ -20,19 +25,19 @@ from typing import Any, Protocol
 
 import structlog
 
+from rooms.api import Frame, Game, Outcome, Seat, Send, Settled, Signal
 from rooms.clock import Clock, TimerHandle
-from rooms.errors import GameError, NotSeated, RoomBusy, RoomClosed, RoomError
-from rooms.types import HeldStake, MatchSpec
+from rooms.errors import NotSeated, RoomBusy, RoomClosed, RoomError
+from rooms.settlement import SettlementRejected, Settler
+from rooms.types import MatchSpec
 
 log = structlog.get_logger(__name__)
-
-Frame = dict[str, Any]
-Send = Callable[[Frame], None]
 
 TIMER_RESERVE = 64  # queue slots kept for the room's own timers when players flood it
 OBSERVER_TIMEOUT_S = 1.0
 GRACE_PREFIX = "__grace:"
 FLUSH_TIMER = "__flush"
+SETTLE_TIMER = "__settle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,28 +49,13 @@ class RoomConfig:
     log_max: int = 512
     spectators_max: int = 64
     snapshots_per_s: float = 2.0
+    settle_retry_ms: int = 1_000  # a transient settlement failure is retried after this
+    settle_attempts: int = 5  # then the room closes and its holds are left to the sweeper
 
     def __post_init__(self) -> None:
         assert self.grace_ms >= 0 and self.queue_max > 0 and self.log_max > 0
+        assert self.settle_retry_ms > 0 and 1 <= self.settle_attempts <= 100
         assert self.spectators_max >= 0 and self.snapshots_per_s > 0
-
-
-@dataclass(slots=True)
-class Seat:
-    """A player's place in a room; it outlives any one connection."""
-
-    user_id: str
-    stake: HeldStake
-    conn_id: str | None = None
-    send: Send | None = None
-    joined_ever: bool = False
-    absent: bool = False  # still away after the grace window
-    last_seq_sent: int = 0
-    left_at_ms: int | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self.send is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,69 +88,6 @@ class RoomObserver(Protocol):
     async def room_updated(self, info: RoomInfo, public_state: Frame) -> None: ...
 
     async def room_closed(self, room_id: str) -> None: ...
-
-
-class RoomContext(Protocol):
-    """What a game may do with its room."""
-
-    @property
-    def room_id(self) -> str: ...
-    @property
-    def rng(self) -> random.Random: ...
-    @property
-    def seats(self) -> Mapping[str, Seat]: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def closing(self) -> bool: ...
-
-    def now_ms(self) -> int: ...
-    def publish(self, frame: Frame) -> int: ...
-    def send_to(self, user_id: str, frame: Frame) -> None: ...
-    def set_timer(self, name: str, at_ms: int) -> None: ...
-    def cancel_timer(self, name: str) -> None: ...
-    def finish(self) -> None: ...
-
-
-class Game:
-    """Base class of a game module. Override the hooks you need; each runs inside the room task."""
-
-    name = "game"
-    phase = "created"
-    deadline_ms: int | None = None
-
-    async def on_create(self, room: RoomContext) -> None:
-        return None
-
-    async def on_join(self, room: RoomContext, seat: Seat, rejoined: bool) -> None:
-        return None
-
-    async def on_message(
-        self, room: RoomContext, seat: Seat, frame: Frame, at_ms: int
-    ) -> Frame | None:
-        raise GameError("this game takes no messages", code="unknown_message")
-
-    async def on_leave(self, room: RoomContext, seat: Seat) -> None:
-        return None
-
-    async def on_absent(self, room: RoomContext, seat: Seat) -> None:
-        """The grace window ran out and the player is still away: apply the absence rule."""
-        return None
-
-    async def on_tick(self, room: RoomContext, timer: str) -> None:
-        return None
-
-    async def on_abort(self, room: RoomContext, reason: str) -> None:
-        """Stop early (drain, failure): the default just tells everyone and closes."""
-        room.publish({"t": "room_aborted", "reason": reason})
-        room.finish()
-
-    async def on_dispose(self, room: RoomContext) -> None:
-        return None
-
-    def snapshot(self, viewer: str | None) -> Frame:
-        """The game's state as `viewer` may see it; None is the public (spectator) view."""
-        return {}
 
 
 @dataclass(slots=True)
@@ -200,12 +127,18 @@ class _Timer:
 
 
 @dataclass(slots=True)
+class _Signal:
+    signal: Signal
+    fut: asyncio.Future[Any] | None = None
+
+
+@dataclass(slots=True)
 class _Abort:
     reason: str
     fut: asyncio.Future[Any] | None = None
 
 
-_Input = _Create | _Join | _Leave | _Message | _Timer | _Abort
+_Input = _Create | _Join | _Leave | _Message | _Signal | _Timer | _Abort
 
 
 @dataclass(slots=True)
@@ -234,7 +167,11 @@ class Room:
         config: RoomConfig | None = None,
         observer: RoomObserver | None = None,
         on_closed: Callable[[Room], None] | None = None,
+        settler: Settler | None = None,
     ) -> None:
+        """`settler` commits outcomes; a room whose seats have stakes needs one."""
+        assert settler is not None or all(s.stake_minor == 0 for s in spec.seats), \
+            "a room with stakes needs a settler"
         self.spec = spec
         self.game = game
         self.clock = clock
@@ -260,6 +197,10 @@ class Room:
         self.started_ms = clock.now_ms()
         self._dirty = True
         self._last_flush_ms: int | None = None
+        self._settler = settler
+        self._outcome: Outcome | None = None
+        self.settled: Settled | None = None
+        self._settle_attempts = 0
 
     # ----- RoomContext (for the game) -----
 
@@ -282,6 +223,10 @@ class Room:
     @property
     def closing(self) -> bool:
         return self._finishing or self._closed_flag
+
+    @property
+    def ending(self) -> bool:
+        return self._outcome is not None
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
@@ -325,6 +270,69 @@ class Room:
     def finish(self) -> None:
         """Close the room after the current input; queued inputs get `room_closed`."""
         self._finishing = True
+
+    async def end(self, outcome: Outcome) -> None:
+        """The game is over: commit `outcome`, then let the game announce it, then close.
+
+        Called from inside a hook. The outcome is checked against the room first
+        (money conserved, one result per seat); a second call is a bug.
+        """
+        assert self._outcome is None, "a room ends once"
+        outcome.check(self.spec)
+        self._outcome = outcome
+        await self._settle()
+
+    async def _settle(self, *, final: bool = False) -> None:
+        """One attempt at committing the outcome; transient failures retry on the room clock."""
+        outcome = self._outcome
+        assert outcome is not None and self.settled is None
+        self._settle_attempts += 1
+        try:
+            settled = await self._commit(outcome)
+        except SettlementRejected as exc:
+            log.error("room_settlement_rejected", room=self.room_id, code=exc.code)
+            if not final:
+                await self._close_refunding("settlement_failed", after_rejection=True)
+            return
+        except Exception:
+            log.warning("room_settlement_retry", room=self.room_id,
+                        attempt=self._settle_attempts, exc_info=True)
+            if final:
+                return
+            if self._settle_attempts < self.config.settle_attempts:
+                self.set_timer(SETTLE_TIMER, self.clock.now_ms() + self.config.settle_retry_ms)
+                return
+            self.publish({"t": "room_aborted", "reason": "settlement_unavailable",
+                          "refunded": False})
+            self.finish()
+            return
+        self.settled = settled
+        try:
+            await self.game.on_settled(self, settled)
+        finally:
+            self.finish()
+
+    async def _commit(self, outcome: Outcome) -> Settled:
+        if self._settler is None:
+            pot_minor = sum(s.stake_minor for s in self.spec.seats)
+            return Settled(self.room_id, outcome, pot_minor, outcome.refund)
+        return await self._settler.settle(self.spec, outcome)
+
+    async def _close_refunding(self, reason: str, *, after_rejection: bool = False) -> None:
+        """Return every stake, tell everyone the room stopped, close (abort and failure path)."""
+        refund = Outcome.refund_all(self.spec.seats, result="aborted")
+        refunded = False
+        if not (after_rejection and self._outcome is not None and self._outcome.refund):
+            try:
+                await self._commit(refund)
+                refunded = True
+            except Exception:
+                log.exception("room_refund_failed", room=self.room_id)
+        self.cancel_timer(SETTLE_TIMER)
+        with contextlib.suppress(Exception):
+            await self.game.on_abort(self, reason)
+        self.publish({"t": "room_aborted", "reason": reason, "refunded": refunded})
+        self.finish()
 
     # ----- the outside world (server, manager, tests) -----
 
@@ -370,6 +378,11 @@ class Room:
             raise NotSeated("only seated players can play in this room")
         at_ms = self.clock.now_ms()
         result: Frame | None = await self._request(_Message(user_id, frame, at_ms))
+        return result
+
+    async def signal(self, signal: Signal) -> Frame | None:
+        """Deliver an outside instruction to the game, in order with the players' inputs."""
+        result: Frame | None = await self._request(_Signal(signal), internal=True)
         return result
 
     async def abort(self, reason: str) -> None:
@@ -477,11 +490,25 @@ class Room:
         if isinstance(item, _Message):
             seat = self._seats[item.user_id]
             return await self.game.on_message(self, seat, item.frame, item.at_ms)
+        if isinstance(item, _Signal):
+            return await self.game.on_signal(self, item.signal)
         if isinstance(item, _Timer):
             return await self._apply_timer(item)
         assert isinstance(item, _Abort)
-        await self.game.on_abort(self, item.reason)
+        await self._apply_abort(item.reason)
         return None
+
+    async def _apply_abort(self, reason: str) -> None:
+        """Stop early: an outcome already decided is settled; otherwise every stake returns."""
+        if self.settled is not None or self._finishing:
+            self.finish()
+            return
+        if self._outcome is not None:
+            self.cancel_timer(SETTLE_TIMER)
+            await self._settle(final=True)  # idempotent: finish what was decided
+            if self.settled is not None:
+                return
+        await self._close_refunding(reason)
 
     def _state_frame(self, viewer: str | None) -> Frame:
         return {
@@ -568,6 +595,10 @@ class Room:
         del self._timers[item.name]
         if item.name == FLUSH_TIMER:
             await self._flush()
+            return
+        if item.name == SETTLE_TIMER:
+            if self._outcome is not None and self.settled is None:
+                await self._settle()
             return
         if item.name.startswith(GRACE_PREFIX):
             seat = self._seats[item.name[len(GRACE_PREFIX):]]

@@ -7,7 +7,7 @@ import secrets
 import socket
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,15 +49,12 @@ class Settings(BaseSettings):
     payments_provider: Literal["manual", "mpesa"] = "manual"
     hold_sweep_interval_s: float = 5.0
 
-    # Quiz duels, matchmaking and rooms.
-    quiz_stakes_minor: list[int] = [5_000, 10_000, 50_000]
-    quiz_rake_bps: int = 2_000
-    quiz_countdown_ms: int = 3_000
-    quiz_question_count: int = 5
-    quiz_answer_window_ms: int = 15_000
-    quiz_reveal_ms: int = 1_500
-    quiz_join_timeout_ms: int = 30_000
-    quiz_no_repeat_duels: int = 20
+    # Room kinds (rooms/registry.py): the modules that define them, and per-kind overrides of
+    # their own settings (each kind also reads its environment, e.g. MATCHPOT_QUIZ_STAKES_MINOR).
+    games: list[str] = ["rooms.games.quiz"]
+    game_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Matchmaking and rooms.
     mm_window_start: int = 50
     mm_window_max: int = 400
     mm_window_grow_s: float = 60.0

@@ -11,6 +11,7 @@ import asyncpg
 import structlog
 from redis.asyncio import Redis
 
+from rooms.clock import Clock, RealClock
 from server.config import Settings
 from server.embedded import Services
 
@@ -33,6 +34,9 @@ class AppState:
     extras: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     draining: bool = False
+    # The process's one clock (epoch ms + timers): rooms, matchmaking and sweeps read it, so
+    # a test can hand the server a ManualClock and drive time itself.
+    clock: Clock = field(default_factory=RealClock)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background task for the life of the process; a crash is logged, not lost."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -30,14 +31,17 @@ def _file(name: str, media_type: str | None = None) -> object:
 
 
 async def public_config(request: Request) -> JSONResponse:
-    """What a client needs before login: currency, wording mode, stake tiers."""
+    """What a client needs before login: currency, wording mode, the games and their stakes."""
     mp: AppState = request.app.state.mp
     s = mp.settings
+    games: list[dict[str, Any]] = list(mp.extras.get("games", []))
+    quiz = next((g for g in games if g["name"] == "quiz"), None)
     body: dict[str, object] = {
         "currency": s.currency,
         "money_mode": s.money_mode,
         "minor_per_unit": 100,
-        "quiz_stakes_minor": list(mp.extras.get("quiz_stakes_minor", [])),
+        "games": games,
+        "quiz_stakes_minor": list(quiz["stakes_minor"]) if quiz else [],
         "node_id": s.node_id,
     }
     return JSONResponse(body)

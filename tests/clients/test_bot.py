@@ -20,8 +20,9 @@ FUNDS_MINOR = 100_000
 RAKE_BPS = 2_000
 # Five questions of 500 ms each: a whole duel takes about three seconds.
 FAST_QUIZ = dict(
-    quiz_countdown_ms=100, quiz_answer_window_ms=2_500, quiz_reveal_ms=100,
-    quiz_join_timeout_ms=5_000, room_grace_ms=4_000, mm_window_start=400,
+    game_settings={"quiz": dict(countdown_ms=100, answer_window_ms=2_500, reveal_ms=100,
+                                join_timeout_ms=5_000)},
+    room_grace_ms=4_000, mm_window_start=400,
 )
 QUICK_BOTS = BotConfig(stake_minor=STAKE_MINOR, think_min_s=0.01, think_max_s=0.15,
                        match_timeout_s=15, duel_timeout_s=30)

@@ -11,8 +11,9 @@ import pytest
 from tests.support import LiveServer, TestServices, run_server
 
 FAST_QUIZ = dict(
-    quiz_countdown_ms=300, quiz_answer_window_ms=5_000, quiz_reveal_ms=200,
-    quiz_join_timeout_ms=5_000, room_grace_ms=4_000, mm_window_start=400,
+    game_settings={"quiz": dict(countdown_ms=300, answer_window_ms=5_000, reveal_ms=200,
+                                join_timeout_ms=5_000)},
+    room_grace_ms=4_000, mm_window_start=400,
 )
 
 

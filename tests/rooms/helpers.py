@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import TransferRequest, transfer_id
+from rooms.api import Frame
 from rooms.clock import ManualClock
 from rooms.games.quiz import QuizConfig, QuizDuel, QuizFactory
+from rooms.games.quiz.questions import QuestionBank, RedisSeenStore
 from rooms.ledger_settlement import LedgerSettlement
-from rooms.questions import QuestionBank, RedisSeenStore
-from rooms.runtime import Frame, Room, RoomConfig, RoomObserver
-from rooms.settlement import Settlement
+from rooms.runtime import Room, RoomConfig, RoomObserver
+from rooms.settlement import Settler
 from rooms.types import HeldStake, MatchSpec
 
 CURRENCY = "KES"
@@ -69,7 +70,7 @@ class Duel:
     holds: tuple[HeldStake, ...]
     ra: Recorder
     rb: Recorder
-    settlement: Settlement
+    settlement: Settler
 
     @property
     def config(self) -> QuizConfig:
@@ -109,7 +110,7 @@ class Duel:
 
 async def make_duel(
     ledger: Any, pool: Any, redis: Any, prefix: str, *, stake_minor: int = 50_000,
-    config: QuizConfig | None = None, seed: int = 7, settlement: Settlement | None = None,
+    config: QuizConfig | None = None, seed: int = 7, settlement: Settler | None = None,
     room_config: RoomConfig | None = None, observer: RoomObserver | None = None,
 ) -> Duel:
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
@@ -118,12 +119,13 @@ async def make_duel(
     spec = MatchSpec(f"duel-{uuid.uuid4().hex}", "quiz", holds)
     clock = ManualClock()
     settlement = settlement or LedgerSettlement(ledger, pool)
-    factory = QuizFactory(bank=BANK, seen=RedisSeenStore(redis, prefix), settlement=settlement,
+    factory = QuizFactory(bank=BANK, seen=RedisSeenStore(redis, prefix),
                           config=config or fast_config())
     rng = random.Random(seed)
     game = factory(spec, rng)
     assert isinstance(game, QuizDuel)
-    room = Room(spec, game, clock=clock, rng=rng, config=room_config, observer=observer)
+    room = Room(spec, game, clock=clock, rng=rng, config=room_config, observer=observer,
+                settler=settlement)
     room.start()
     await clock.settle()
     return Duel(clock, room, game, a, b, holds, Recorder(), Recorder(), settlement)

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
+from rooms.api import Frame, Game, RoomContext, Seat
 from rooms.clock import ManualClock
 from rooms.directory import RoomDirectory, run_heartbeat
 from rooms.errors import NodeDraining, RoomNotFound, TooManyRooms, TooManySeats, UnknownGame
 from rooms.games.quiz import QuizFactory
+from rooms.games.quiz.questions import RedisSeenStore
 from rooms.ledger_settlement import LedgerSettlement
 from rooms.manager import ManagerLimits, RoomManager
-from rooms.questions import RedisSeenStore
-from rooms.runtime import Frame, Game, RoomConfig, RoomContext, RoomInfo, Seat
+from rooms.runtime import RoomConfig, RoomInfo
 from rooms.types import HeldStake, MatchSpec
 from tests.rooms.helpers import BANK, Recorder, available, fast_config, fund_and_hold, make_duel
 
@@ -78,8 +79,9 @@ async def test_drain_takes_no_new_rooms_and_lets_live_ones_finish(
 ) -> None:
     clock = ManualClock()
     factory = QuizFactory(bank=BANK, seen=RedisSeenStore(redis, settings.redis_prefix),
-                          settlement=LedgerSettlement(ledger, pool), config=fast_config())
-    manager = RoomManager(clock=clock, games={"quiz": factory}, rng=random.Random(5))
+                          config=fast_config())
+    manager = RoomManager(clock=clock, games={"quiz": factory}, rng=random.Random(5),
+                          settler=LedgerSettlement(ledger, pool))
     specs = []
     for _ in range(2):
         users = [str(uuid.uuid4()) for _ in range(2)]
@@ -112,8 +114,9 @@ async def test_drain_aborts_rooms_that_do_not_finish_in_time_and_voids_their_hol
 ) -> None:
     clock = ManualClock()
     factory = QuizFactory(bank=BANK, seen=RedisSeenStore(redis, settings.redis_prefix),
-                          settlement=LedgerSettlement(ledger, pool), config=fast_config())
-    manager = RoomManager(clock=clock, games={"quiz": factory}, rng=random.Random(5))
+                          config=fast_config())
+    manager = RoomManager(clock=clock, games={"quiz": factory}, rng=random.Random(5),
+                          settler=LedgerSettlement(ledger, pool))
     users = [str(uuid.uuid4()) for _ in range(2)]
     holds = tuple([await fund_and_hold(ledger, u, 10_000) for u in users])
     room = manager.create(MatchSpec(f"duel-{uuid.uuid4().hex}", "quiz", holds))

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from rooms.games.quiz_import import convert_opentdb, main
-from rooms.questions import (
+from rooms.games.quiz.importer import convert_opentdb, main
+from rooms.games.quiz.questions import (
     DEFAULT_BANK,
     Question,
     QuestionBank,
@@ -127,7 +127,7 @@ def test_importer_runs_as_a_module_and_a_dry_run_writes_nothing(tmp_path: Path) 
     bank_path = tmp_path / "bank.json"
     bank_path.write_text(json.dumps([GOOD]))
     proc = subprocess.run(
-        [sys.executable, "-m", "rooms.games.quiz_import", str(source), "--bank", str(bank_path),
+        [sys.executable, "-m", "rooms.games.quiz.importer", str(source), "--bank", str(bank_path),
          "--dry-run"], cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from ledger import split_pot
+from rooms.api import Outcome, Settled
 from rooms.errors import NotSeated
 from rooms.games.quiz import QuizConfig, decide
+from rooms.games.quiz.questions import RedisSeenStore
 from rooms.history import duel_history
 from rooms.ledger_settlement import LedgerSettlement
-from rooms.questions import RedisSeenStore
 from rooms.runtime import RoomConfig
-from rooms.settlement import DuelRecord, SettlementResult, split_pot
-from rooms.types import HeldStake
+from rooms.types import HeldStake, MatchSpec
 from tests.rooms.helpers import (
     Duel,
     Recorder,
@@ -79,8 +79,8 @@ async def test_result_is_announced_only_after_the_settlement_commits(
     events: list[str] = []
 
     class Watching(LedgerSettlement):
-        async def settle_duel(self, *args: Any, **kwargs: Any) -> SettlementResult:
-            result = await super().settle_duel(*args, **kwargs)
+        async def settle(self, *args: Any, **kwargs: Any) -> Settled:
+            result = await super().settle(*args, **kwargs)
             events.append("committed")
             return result
 
@@ -300,17 +300,15 @@ async def test_settling_twice_changes_nothing(duel: Duel, ledger: Any, pool: Any
     await duel.room.wait_closed()
     balances = [await posted(ledger, o) for o in (f"user:{duel.a}", f"user:{duel.b}", "house")]
 
-    again = await duel.settlement.settle_duel(
-        duel.room.room_id, duel.holds, duel.a, 100_000, 20_000,
-        DuelRecord("quiz", {}, {}, "win"))
-    assert again.replayed and (again.winner, again.payout_minor, again.rake_minor) == (
+    spec = duel.room.spec
+    again = await duel.settlement.settle(
+        spec, Outcome.winner_takes_pot(duel.holds, duel.a, rake_bps=2_000))
+    assert again.replayed and (again.winner, again.payout_of(duel.a), again.rake_minor) == (
         duel.a, 80_000, 20_000)
-    other = await duel.settlement.settle_duel(
-        duel.room.room_id, duel.holds, duel.b, 100_000, 20_000,
-        DuelRecord("quiz", {}, {}, "win"))
+    other = await duel.settlement.settle(
+        spec, Outcome.winner_takes_pot(duel.holds, duel.b, rake_bps=2_000))
     assert other.winner == duel.a, "a settled room keeps its first outcome"
-    voided = await duel.settlement.void_all(duel.room.room_id, duel.holds,
-                                            DuelRecord("quiz", {}, {}, "aborted"))
+    voided = await duel.settlement.settle(spec, Outcome.refund_all(duel.holds, result="aborted"))
     assert voided.winner == duel.a and not voided.refunded
     assert [await posted(ledger, o) for o in (f"user:{duel.a}", f"user:{duel.b}", "house")] == (
         balances)
@@ -324,12 +322,8 @@ async def test_a_crash_between_commit_and_announce_is_settled_again_with_the_sam
     class CrashAfterCommit(LedgerSettlement):
         crashes = 0
 
-        async def settle_duel(
-            self, room_id: str, holds: Sequence[HeldStake], winner: str | None, pot_minor: int,
-            rake_minor: int, record: DuelRecord,
-        ) -> SettlementResult:
-            result = await super().settle_duel(room_id, holds, winner, pot_minor, rake_minor,
-                                               record)
+        async def settle(self, spec: MatchSpec, outcome: Outcome) -> Settled:
+            result = await super().settle(spec, outcome)
             if self.crashes == 0:
                 self.crashes += 1
                 raise ConnectionResetError("lost the database after it committed")
@@ -342,7 +336,7 @@ async def test_a_crash_between_commit_and_announce_is_settled_again_with_the_sam
     await duel.play({duel.a: [None] * 5, duel.b: ALL_RIGHT})
     assert duel.ra.of("quiz_result") == [], "nothing is announced before a settle returns"
     assert duel.game.phase == "settling"
-    await duel.clock.advance(duel.config.settle_retry_ms)
+    await duel.clock.advance(RoomConfig().settle_retry_ms)
     await duel.room.wait_closed()
     results = duel.ra.of("quiz_result")
     assert len(results) == 1 and results[0]["winner"] == duel.b
@@ -409,7 +403,7 @@ def test_a_stake_outside_the_tiers_or_unequal_stakes_cannot_make_a_duel() -> Non
     from rooms.types import MatchSpec
     from tests.rooms.helpers import BANK
 
-    factory = QuizFactory(bank=BANK, seen=None, settlement=None)  # type: ignore[arg-type]
+    factory = QuizFactory(bank=BANK, seen=None)  # type: ignore[arg-type]
 
     def spec(*stakes: int) -> MatchSpec:
         return MatchSpec("r", "quiz", tuple(HeldStake(str(uuid.uuid4()), uuid.uuid4(), s, "KES")
@@ -433,8 +427,8 @@ async def test_history_pages_newest_first_and_rejects_a_forged_cursor(
         other = str(uuid.uuid4())
         opponents.append(other)
         holds = (await fund_and_hold(ledger, me, 5_000), await fund_and_hold(ledger, other, 5_000))
-        await settlement.void_all(f"duel-{uuid.uuid4().hex}", holds,
-                                  DuelRecord("quiz", {me: 0, other: 0}, {}, "no_show"))
+        await settlement.settle(MatchSpec(f"duel-{uuid.uuid4().hex}", "quiz", holds),
+                                Outcome.refund_all(holds, result="no_show"))
     first = await duel_history(pool, me, limit=2)
     assert [h.opponent for h in first] == [opponents[2], opponents[1]]
     rest = await duel_history(pool, me, limit=2, before=first[-1].cursor)

@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
+from rooms.api import Frame, Game, RoomContext, Seat
 from rooms.clock import ManualClock
 from rooms.errors import NotSeated, RoomBusy, RoomClosed
-from rooms.runtime import Frame, Game, Room, RoomConfig, RoomContext, Seat
+from rooms.runtime import Room, RoomConfig
 from rooms.types import HeldStake, MatchSpec
 from tests.rooms.helpers import Recorder
 

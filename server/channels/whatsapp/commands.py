@@ -30,6 +30,7 @@ WORDS: dict[str, str] = {
     "yes": "yes", "no": "no",
     "verify": "verify",
     "quiz": "quiz",
+    "play": "play",
     "stop": "stop", "start": "start",
 }
 
@@ -37,7 +38,7 @@ WORDS: dict[str, str] = {
 NEEDS_AMOUNT: dict[str, str] = {
     "deposit": "deposit 500", "withdraw": "withdraw 200", "wheel": "wheel 50",
     "color": "color red 50", "pick3": "pick3 123 50", "yes": "yes 50", "no": "no 50",
-    "quiz": "quiz 100",
+    "quiz": "quiz 100", "play": "play quiz 100",
 }
 
 
@@ -143,6 +144,10 @@ def parse(text: str) -> Command:
     if name in ("balance", "history", "help", "stop", "start"):
         return Command(name)
     example = NEEDS_AMOUNT[name]
+    if name == "play":  # play <game> <amount>: any live room kind the server offers
+        if len(rest) != 2 or (amount := parse_amount(rest[1])) is None:
+            return Command(name, error=f"Please type the game and a stake, e.g. '{example}'.")
+        return Command(name, amount_minor=amount, arg=rest[0][:32])
     if name == "color":
         words = [t for t in rest if not t[0].isdigit()]
         numbers = [t for t in rest if t[0].isdigit()]

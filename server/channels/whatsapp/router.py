@@ -15,13 +15,15 @@ from typing import Any
 import structlog
 
 from ledger.errors import LedgerError
+from matchmaking.errors import MatchmakingError
 from server.auth.users import User, ledger_owner
 from server.channels.whatsapp import messages
 from server.channels.whatsapp.commands import Command, parse
 from server.channels.whatsapp.messages import Button, Message, Row
 from server.channels.whatsapp.payloads import InboundMessage
-from server.features.quickplay.wording import amount_text
+from server.features.play.service import service
 from server.state import AppState
+from server.wording import amount_text, units_text
 
 log = structlog.get_logger(__name__)
 
@@ -225,54 +227,76 @@ async def _verify(state: AppState, user: User, cmd: Command, wamid: str) -> list
     return [messages.text(str(result.get("text", "No bet with that id.")))]
 
 
-QUIZ_JOIN_MARK_TTL_S = 24 * 3600  # a message's quiz join is remembered this long
+QUEUE_JOIN_MARK_TTL_S = 24 * 3600  # a message's queue join is remembered this long
 
 
 async def _quiz(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
-    """Queue the player for a quiz duel and send the PWA link where the duel is played.
+    """`quiz 100`: the quiz duel's short form of `play quiz 100`."""
+    return await _queue_for(state, user, "quiz", cmd, wamid)
 
-    The join is marked by the message's wamid, so a reprocessed message never joins twice.
+
+async def _play(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
+    """`play <game> <stake>`: queue for any live room kind the server offers."""
+    assert cmd.arg is not None
+    return await _queue_for(state, user, cmd.arg, cmd, wamid)
+
+
+async def _queue_for(
+    state: AppState, user: User, game: str, cmd: Command, wamid: str
+) -> list[Message]:
+    """Queue the player for a live room kind and send the PWA link where it is played.
+
+    The same checks as the websocket's `queue_join` (the kind's own stake tiers,
+    draining); the join is marked by the message's wamid, so a reprocessed
+    message never joins twice.
     """
     assert cmd.amount_minor is not None
     _play_allowed(state)
-    try:
-        from matchmaking.errors import MatchmakingError
-        from server.features.play.service import service
-    except ImportError:
-        raise Reply("Quiz duels are not available yet; please use the app.") from None
+    play = service(state)
     s = state.settings
+    kind = play.kinds.get(game)
+    if kind is None:
+        offered_games = ", ".join(sorted(play.kinds))
+        raise Reply(f"There is no game called '{game}'. Games: {offered_games}.")
+    title = kind.kind.title
     stake = amount_text(s, cmd.amount_minor)
-    offered = sorted(set(s.quiz_stakes_minor))
+    offered = kind.stake_tiers_minor
     if cmd.amount_minor not in offered:
-        tiers = ", ".join(str(t // 100) for t in offered)
-        raise Reply(f"Quiz duels take a stake of {tiers}. For example: 'quiz {offered[0] // 100}'.")
+        tiers = ", ".join(units_text(t) for t in offered)
+        example = f"{cmd.name} {game} " if cmd.name == "play" else f"{cmd.name} "
+        raise Reply(f"{title}s take a stake of {tiers}."
+                    f" For example: '{example}{units_text(offered[0])}'.")
     if state.draining:
         raise Reply("The server is restarting; try again in a moment.")
-    mark = f"{s.redis_prefix}:wa:quiz:{wamid}"
-    if await state.redis.set(mark, user.id, nx=True, ex=QUIZ_JOIN_MARK_TTL_S):
+    mark = f"{s.redis_prefix}:wa:queue:{wamid}"
+    if await state.redis.set(mark, user.id, nx=True, ex=QUEUE_JOIN_MARK_TTL_S):
         try:
-            await service(state).matchmaker.join(user.id, "quiz", cmd.amount_minor, s.currency)
+            await kind.matchmaker.join(user.id, game, cmd.amount_minor, s.currency)
         except MatchmakingError as exc:
             await state.redis.delete(mark)
             if exc.code == "insufficient_funds":
                 raise Reply(f"Your balance is too low for a stake of {stake}.") from exc
             if exc.code == "already_queued":
                 raise Reply("You are already waiting for an opponent. Open the app to play: "
-                            f"{_quiz_url(state, cmd.amount_minor)}") from exc
-            raise Reply(f"Could not join the quiz queue: {exc}.") from exc
+                            f"{_play_url(state, game, cmd.amount_minor)}") from exc
+            raise Reply(f"Could not join the {title} queue: {exc}.") from exc
         except LedgerError as exc:
             await state.redis.delete(mark)
             if exc.code == "insufficient_funds":
                 raise Reply(f"Your balance is too low for a stake of {stake}.") from exc
             raise
     return [messages.text(
-        f"You are in the quiz queue with a stake of {stake}, held until the duel ends."
-        f" Open the app to play when an opponent is found: {_quiz_url(state, cmd.amount_minor)}"
+        f"You are in the {title} queue with a stake of {stake}, held until the game ends."
+        f" Open the app to play when an opponent is found:"
+        f" {_play_url(state, game, cmd.amount_minor)}"
     )]
 
 
-def _quiz_url(state: AppState, stake_minor: int) -> str:
-    return f"{state.settings.resolved_public_url.rstrip('/')}/?stake={stake_minor // 100}"
+def _play_url(state: AppState, game: str, stake_minor: int) -> str:
+    """The PWA, opened on this game and stake (the quiz is the app's default game)."""
+    base = state.settings.resolved_public_url.rstrip("/")
+    query = f"stake={units_text(stake_minor)}"
+    return f"{base}/?{query}" if game == "quiz" else f"{base}/?game={game}&{query}"
 
 
 async def _alerts(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
@@ -294,7 +318,7 @@ Handler = Callable[[AppState, User, Command, str], Awaitable[list[Message]]]
 HANDLERS: dict[str, Handler] = {
     "balance": _balance, "history": _history, "deposit": _deposit, "withdraw": _withdraw,
     "wheel": _wheel, "color": _color, "pick3": _pick3, "football": _football,
-    "yes": _yes_no, "no": _yes_no, "verify": _verify, "quiz": _quiz,
+    "yes": _yes_no, "no": _yes_no, "verify": _verify, "quiz": _quiz, "play": _play,
     "stop": _alerts, "start": _alerts, "help": _help,
 }
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from server.config import Settings
-from server.features.quickplay.wording import amount_text
+from server.wording import amount_text
 
 MAX_ALERT_CHARS = 1000
 

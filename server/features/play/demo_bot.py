@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import random
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from ledger import TransferRequest, transfer_id
+from ledger import HOUSE, TransferRequest, transfer_id, user_account
 from matchmaking.errors import MatchmakingError
 from rooms.errors import RoomError
 from rooms.runtime import Room
@@ -74,22 +74,29 @@ async def _ensure_bot(state: AppState) -> DemoBot:
 
 async def _top_up(state: AppState, bot: DemoBot) -> None:
     """Keep the bot's demo credits above its float; one top-up per bot per hour at most."""
-    owner = f"user:{bot.user_id}"
+    owner = user_account(bot.user_id)
     bal = await state.ledger.balance(owner, state.settings.currency)
     if bal.available_minor >= BOT_FLOAT_MINOR // 2:
         return
-    hour = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H")
+    hour = dt.datetime.fromtimestamp(state.clock.now_ms() / 1000, dt.UTC).strftime("%Y%m%d%H")
     await state.ledger.transfer(TransferRequest(
-        id=transfer_id("demo-bot-float", bot.user_id, hour), debit="house", credit=owner,
+        id=transfer_id("demo-bot-float", bot.user_id, hour), debit=HOUSE, credit=owner,
         amount_minor=BOT_FLOAT_MINOR, currency=state.settings.currency, code="demo_float",
     ))
 
 
-async def run(state: AppState) -> None:
-    """Join any queue where one player has waited a few seconds, as the bot."""
-    from server.features.play.service import service
+class Play(Protocol):
+    """What the bot needs of the play service (kept as an interface: no import cycle)."""
 
-    play = service(state)
+    local_players: dict[str, Any]
+
+    def kind(self, name: str) -> Any: ...
+
+
+async def run(state: AppState, play: Play) -> None:
+    """Join any quiz queue where one player has waited a few seconds, as the bot."""
+    quiz = play.kind("quiz")
+    matchmaker = quiz.matchmaker
     bot = await _ensure_bot(state)
     play.local_players[bot.user_id] = bot
     waiting_since: dict[str, float] = {}
@@ -97,16 +104,16 @@ async def run(state: AppState) -> None:
     while True:
         try:
             await _top_up(state, bot)
-            if await play.matchmaker.ticket_of(bot.user_id) is None:
-                for spec in play.queues:
-                    if await play.matchmaker.queue_length(spec) != 1:
+            if await matchmaker.ticket_of(bot.user_id) is None:
+                for spec in quiz.queues:
+                    if await matchmaker.queue_length(spec) != 1:
                         waiting_since.pop(spec.tag, None)
                         continue
                     first = waiting_since.setdefault(spec.tag, loop.time())
                     if loop.time() - first >= WAIT_BEFORE_JOIN_S:
                         waiting_since.pop(spec.tag, None)
-                        await play.matchmaker.join(bot.user_id, spec.game, spec.stake_minor,
-                                                   spec.currency)
+                        await matchmaker.join(bot.user_id, spec.game, spec.stake_minor,
+                                              spec.currency)
                         log.info("demo_bot_joined", stake_minor=spec.stake_minor)
                         break
         except MatchmakingError as exc:

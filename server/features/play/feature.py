@@ -1,6 +1,8 @@
 """Feature: live play on this node (pairing loop, rooms, drain) plus its HTTP routes.
 
-HTTP: GET /duels/history (player), GET /admin/rooms and /admin/rooms/{id}
+HTTP: GET /games (the room kinds offered here, public), GET /duels/history
+(player), GET /admin/rooms and /admin/rooms/{id}, POST /admin/rooms/{id}/signal
+(an operator's instruction to a live room on this node, audited)
 (admin, any node's rooms from the Redis directory), and /admin/ws, where an
 admin spectates a room hosted on this node.
 """
@@ -14,19 +16,24 @@ import uuid
 from typing import Any
 
 import structlog
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from rooms.api import Signal
 from rooms.errors import RoomError
 from rooms.history import BadCursor, duel_history
+from server.admin.audit import audit
 from server.auth.deps import require_admin, require_player
 from server.auth.tokens import TokenError, decode_access_token
 from server.errors import ApiError
-from server.features.play import ws as _ws  # noqa: F401  (registers the websocket messages)
+from server.features.play import demo_bot
 from server.features.play.service import EXTRAS_KEY, PlayService, service
+from server.features.play.ws import route_game_messages
 from server.state import AppState
+from server.web.bodies import StrictBody, read_body
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +60,11 @@ async def history_http(request: Request) -> JSONResponse:
     })
 
 
+async def games_http(request: Request) -> JSONResponse:
+    """Every room kind this server offers, with its stake tiers (the PWA's game list)."""
+    return JSONResponse({"items": service(request.app.state.mp).describe()})
+
+
 async def rooms_http(request: Request) -> JSONResponse:
     await require_admin(request, "viewer", "operator", "finance")
     play = service(request.app.state.mp)
@@ -66,6 +78,39 @@ async def room_http(request: Request) -> JSONResponse:
     if entry is None:
         raise ApiError(404, "room_not_found", "That room is not live.")
     return JSONResponse({"info": entry.info, "snapshot": entry.snapshot})
+
+
+class SignalBody(StrictBody):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+async def room_signal_http(request: Request) -> JSONResponse:
+    """Send a signal (e.g. a ruling) into a live room; the game answers or refuses it.
+
+    The room must live on this node (the directory says which node does). The
+    signal is audited before it is delivered, with the reason the operator gave.
+    """
+    admin = await require_admin(request, "operator")
+    body = await read_body(request, SignalBody)
+    state: AppState = request.app.state.mp
+    room_id = request.path_params["room_id"]
+    play = service(state)
+    room = play.rooms.find(room_id)
+    if room is None:
+        entry = await play.directory.get(room_id)
+        if entry is not None and entry.info.get("node") != state.settings.node_id:
+            raise ApiError(409, "wrong_node", f"That room lives on node {entry.info['node']}.")
+        raise ApiError(404, "room_not_found", "That room is not live.")
+    async with state.pool.acquire() as conn, conn.transaction():
+        await audit(conn, admin.subject, "room.signal", f"room:{room_id}",
+                    {"name": body.name, "reason": body.reason, "payload": body.payload})
+    try:
+        answer = await room.signal(Signal(body.name, body.payload, sender=f"admin:{admin.subject}"))
+    except RoomError as exc:
+        raise ApiError(409, exc.code, exc.message) from exc
+    return JSONResponse({"room_id": room_id, "answer": answer})
 
 
 async def admin_ws(websocket: WebSocket) -> None:
@@ -138,9 +183,12 @@ async def admin_ws(websocket: WebSocket) -> None:
 
 async def startup(state: AppState) -> None:
     play = PlayService(state)
+    route_game_messages(play)
     state.extras[EXTRAS_KEY] = play
-    state.extras["quiz_stakes_minor"] = list(play.stake_tiers_minor)
+    state.extras["games"] = play.describe()
     await play.start()
+    if state.settings.demo and "quiz" in play.kinds:
+        state.spawn(demo_bot.run(state, play), "demo-bot")
 
 
 async def shutdown(state: AppState) -> None:
@@ -150,8 +198,10 @@ async def shutdown(state: AppState) -> None:
 
 
 routes = [
+    Route("/games", games_http),
     Route("/duels/history", history_http),
     Route("/admin/rooms", rooms_http),
     Route("/admin/rooms/{room_id}", room_http),
+    Route("/admin/rooms/{room_id}/signal", room_signal_http, methods=["POST"]),
     WebSocketRoute("/admin/ws", admin_ws),
 ]

@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import uuid
 from typing import Any, cast
 
 import structlog
 
-from rooms.ledger_settlement import LedgerSettlement
-from rooms.settlement import DuelRecord
-from rooms.types import HeldStake
+from rooms.api import Outcome
+from rooms.settlement import Settler
+from rooms.types import HeldStake, MatchSpec
 from server import keys
 from server.gateway.events import publish_to_user
 from server.state import AppState
@@ -62,7 +61,7 @@ async def forget(state: AppState, room_id: str) -> None:
         await pipe.execute()
 
 
-async def reap_once(state: AppState, settlement: LedgerSettlement, is_live_here: Any,
+async def reap_once(state: AppState, settlement: Settler, is_live_here: Any,
                     node_alive: Any, now_ms: int) -> int:
     """Void the stakes of rooms whose node has no heartbeat; return how many were reaped."""
     prefix = state.settings.redis_prefix
@@ -90,9 +89,9 @@ async def reap_once(state: AppState, settlement: LedgerSettlement, is_live_here:
             HeldStake(s["user_id"], uuid.UUID(s["hold_id"]), int(s["stake_minor"]), s["currency"])
             for s in record["seats"]
         )
-        result = await settlement.void_all(
-            room_id, seats, DuelRecord(game=record["game"], scores={}, times_ms={},
-                                       result="aborted"),
+        result = await settlement.settle(
+            MatchSpec(room_id, record["game"], seats),
+            Outcome.refund_all(seats, result="aborted"),
         )
         await forget(state, room_id)
         reaped += 1
@@ -101,18 +100,18 @@ async def reap_once(state: AppState, settlement: LedgerSettlement, is_live_here:
             with contextlib.suppress(Exception):
                 await publish_to_user(state, s.user_id, {
                     "t": "room_aborted", "room_id": room_id, "reason": "node_lost",
-                    "refunded": result.winner is None,
+                    "refunded": result.refunded,
                 })
     return reaped
 
 
-async def run(state: AppState, settlement: LedgerSettlement, is_live_here: Any,
+async def run(state: AppState, settlement: Settler, is_live_here: Any,
               node_alive: Any, stop: asyncio.Event, interval_s: float) -> None:
     """Reap on every node, every `interval_s`, until `stop` is set."""
     assert interval_s > 0
     while not stop.is_set():
         try:
-            await reap_once(state, settlement, is_live_here, node_alive, int(time.time() * 1000))
+            await reap_once(state, settlement, is_live_here, node_alive, state.clock.now_ms())
         except Exception:
             log.exception("room_reap_failed")
         with contextlib.suppress(TimeoutError):

@@ -1,32 +1,35 @@
-"""One node's live play: the matchmaker, its pairing loop, the room manager and the quiz game.
+"""One node's live play for every registered room kind: matchmakers, rooms, settlement.
 
-Pairing runs on every node; a pairing's room is created on the node that made
-it (the reservation names that node), and both players hear `match_found` on
-whichever node holds their connection (Redis pub/sub).
+Generic over `rooms.registry`: each kind named in `MATCHPOT_GAMES` gets its own
+queues (one per stake tier), its own escrow account and its own room factory;
+the pairing, seating, settling, history and alerts are the same for all. A
+pairing's room is created on the node that made it (the reservation names that
+node), and both players hear `match_found` on whichever node holds their
+connection (Redis pub/sub).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
 from ledger import OutboxMessage, outbox, transfer_id
 from matchmaking import Matchmaker
 from matchmaking.config import MatchConfig
+from matchmaking.errors import GameNotOffered
 from matchmaking.keys import QueueSpec
 from matchmaking.types import Match
-from rooms.clock import RealClock
+from rooms import registry
 from rooms.directory import RoomDirectory
-from rooms.games.quiz import QuizConfig, QuizFactory
 from rooms.ledger_settlement import LedgerSettlement
 from rooms.manager import ManagerLimits, RoomManager
-from rooms.questions import QuestionBank, RedisSeenStore
-from rooms.runtime import RoomConfig
+from rooms.registry import GameKind, GameServices, GameSettings
+from rooms.runtime import Room, RoomConfig
 from rooms.types import HeldStake, MatchSpec
 from server import metrics
 from server.features.play import reaper
@@ -37,14 +40,15 @@ from server.state import AppState
 
 log = structlog.get_logger(__name__)
 
-GAME = "quiz"
 EXTRAS_KEY = "play"
 MAX_BACKGROUND = 1_000
 NAME_CACHE_MAX = 50_000
 
 
-def wall_ms() -> int:
-    return int(time.time() * 1000)
+class LocalPlayer(Protocol):
+    """A player seated in-process rather than over a socket (the demo bot)."""
+
+    async def seat(self, room: Room) -> None: ...
 
 
 class NotifyingStakes:
@@ -77,50 +81,78 @@ class NotifyingStakes:
             await publish_to_user(self._state, user_id, frame)
 
 
-class PlayService:
-    """Everything a node needs to queue players and host their duels."""
+@dataclass(frozen=True, slots=True)
+class PlayKind:
+    """A registered room kind as this node runs it."""
 
-    def __init__(self, state: AppState, *, clock: RealClock | None = None) -> None:
+    kind: GameKind
+    settings: GameSettings
+    matchmaker: Matchmaker
+    queues: tuple[QueueSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    @property
+    def stake_tiers_minor(self) -> tuple[int, ...]:
+        return self.settings.stake_tiers_minor
+
+    def describe(self, currency: str) -> dict[str, Any]:
+        """The kind as the PWA's game list and `GET /games` show it."""
+        return {
+            "name": self.kind.name, "title": self.kind.title, "summary": self.kind.summary,
+            "seats": self.kind.seats, "stakes_minor": list(self.stake_tiers_minor),
+            "currency": currency, "rake_bps": self.settings.rake_bps,
+            "message_types": sorted(self.kind.message_types),
+        }
+
+
+def match_config(state: AppState, name: str, tiers: tuple[int, ...]) -> MatchConfig:
+    s = state.settings
+    return MatchConfig(
+        games=frozenset({name}), stake_tiers_minor={s.currency: tiers},
+        window_start=s.mm_window_start, window_max=s.mm_window_max,
+        window_grow_s=s.mm_window_grow_s, max_wait_s=s.mm_max_wait_s,
+        timeout_bonus_bp=s.mm_timeout_bonus_bps, avoid_recent_s=s.mm_avoid_recent_s,
+        max_queue_len=s.mm_max_queue_len,
+    )
+
+
+class PlayService:
+    """Everything a node needs to queue players and host their rooms, for every kind."""
+
+    def __init__(self, state: AppState) -> None:
         s = state.settings
         self.state = state
-        self.clock = clock or RealClock()
-        tiers = tuple(sorted(set(s.quiz_stakes_minor)))
-        self.stake_tiers_minor = tiers
-        self.match_config = MatchConfig(
-            games=frozenset({GAME}), stake_tiers_minor={s.currency: tiers},
-            window_start=s.mm_window_start, window_max=s.mm_window_max,
-            window_grow_s=s.mm_window_grow_s, max_wait_s=s.mm_max_wait_s,
-            timeout_bonus_bp=s.mm_timeout_bonus_bps, avoid_recent_s=s.mm_avoid_recent_s,
-            max_queue_len=s.mm_max_queue_len,
-        )
-        self.matchmaker = Matchmaker(
-            state.redis, s.redis_prefix,
-            money=NotifyingStakes(LedgerStakes(state.ledger, game=GAME), state),
-            clock=wall_ms, config=self.match_config, node_url=s.resolved_public_url,
-            on_match=self.on_match,
-        )
-        self.quiz_config = QuizConfig(
-            stake_tiers_minor=tiers, rake_bps=s.quiz_rake_bps, countdown_ms=s.quiz_countdown_ms,
-            question_count=s.quiz_question_count, answer_window_ms=s.quiz_answer_window_ms,
-            reveal_ms=s.quiz_reveal_ms, join_timeout_ms=s.quiz_join_timeout_ms,
-        )
+        self.clock = state.clock
+        self.kinds: dict[str, PlayKind] = {}
+        services = GameServices(state.redis, s.redis_prefix)
+        factories = {}
+        for kind in registry.load(s.games):
+            settings = kind.load_settings(s.game_settings.get(kind.name))
+            if not settings.enabled:
+                continue
+            config = match_config(state, kind.name, settings.stake_tiers_minor)
+            matchmaker = Matchmaker(
+                state.redis, s.redis_prefix,
+                money=NotifyingStakes(LedgerStakes(state.ledger, game=kind.name), state),
+                clock=self.clock.now_ms, config=config, node_url=s.resolved_public_url,
+                on_match=self.on_match,
+            )
+            queues = tuple(QueueSpec(kind.name, s.currency, t) for t in settings.stake_tiers_minor)
+            self.kinds[kind.name] = PlayKind(kind, settings, matchmaker, queues)
+            factories[kind.name] = kind.make_factory(settings, services)
+        assert self.kinds, "at least one room kind is enabled (MATCHPOT_GAMES)"
         self.directory = RoomDirectory(state.redis, s.redis_prefix)
-        settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool,
-                                      escrow=f"escrow:{GAME}")
-        self.settlement = settlement
-        quiz = QuizFactory(
-            bank=QuestionBank.load(),
-            seen=RedisSeenStore(state.redis, s.redis_prefix, keep_duels=s.quiz_no_repeat_duels,
-                                per_duel=s.quiz_question_count),
-            settlement=settlement, config=self.quiz_config,
-        )
+        self.settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool)
         self.rooms = RoomManager(
-            clock=self.clock, games={GAME: quiz}, node=s.node_id,
+            clock=self.clock, games=factories, node=s.node_id,
             limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
             room_config=RoomConfig(grace_ms=s.room_grace_ms,
-                                   snapshots_per_s=s.room_snapshots_per_s), observer=self.directory,
+                                   snapshots_per_s=s.room_snapshots_per_s),
+            observer=self.directory, settler=self.settlement,
         )
-        self.queues = [QueueSpec(GAME, s.currency, t) for t in tiers]
         self._stop = asyncio.Event()
         # conn_id -> room ids that connection sits or watches in, for disconnects.
         self.conn_rooms: dict[str, set[str]] = {}
@@ -128,24 +160,47 @@ class PlayService:
         self._background: set[asyncio.Task[None]] = set()
         self._names: dict[str, str] = {}
         self._watchers: set[asyncio.Task[None]] = set()
-        # Players seated in-process rather than over a socket (the demo bot).
-        self.local_players: dict[str, Any] = {}
+        self.local_players: dict[str, LocalPlayer] = {}
+
+    # ----- kinds -----
+
+    def kind(self, name: str) -> PlayKind:
+        """The kind a player asked for, or the error they should see."""
+        found = self.kinds.get(name)
+        if found is None:
+            raise GameNotOffered(f"{name!r} is not offered here")
+        return found
+
+    @property
+    def queues(self) -> list[QueueSpec]:
+        return [q for k in self.kinds.values() for q in k.queues]
+
+    @property
+    def matchmaker(self) -> Matchmaker:
+        """Any kind's matchmaker: tickets, claims and seat tokens are shared by all of them."""
+        return next(iter(self.kinds.values())).matchmaker
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [k.describe(self.state.settings.currency) for k in self.kinds.values()]
+
+    # ----- pairing -----
 
     async def on_match(self, match: Match) -> None:
         """Create the room here, then tell both players where to sit. Idempotent by room id."""
+        game = match.queue.game
         seats = tuple(
             HeldStake(t.user_id, uuid.UUID(t.hold_id), t.stake_minor, t.currency)
             for t in match.tickets
         )
         if self.rooms.find(match.room_id) is None:
-            await reaper.remember(self.state, match.room_id, GAME, seats, match.created_ms)
-        room = self.rooms.create(MatchSpec(match.room_id, GAME, seats))
+            await reaper.remember(self.state, match.room_id, game, seats, match.created_ms)
+        room = self.rooms.create(MatchSpec(match.room_id, game, seats))
         if room.room_id not in self._watched:
             self._watched.add(room.room_id)
             watcher = asyncio.create_task(self._forget_when_closed(room))
             self._watchers.add(watcher)
             watcher.add_done_callback(self._watchers.discard)
-        metrics.MATCHES_MADE.labels(game=GAME).inc()
+        metrics.MATCHES_MADE.labels(game=game).inc()
         for seat in seats:
             local = self.local_players.get(seat.user_id)
             if local is not None and not room.seats[seat.user_id].joined_ever:
@@ -156,7 +211,7 @@ class PlayService:
         for mine, theirs in zip(reservations, reversed(reservations), strict=True):
             ws_url = mine.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
             frames.append((mine.user_id, {
-                "t": "match_found", "room_id": match.room_id, "game": GAME,
+                "t": "match_found", "room_id": match.room_id, "game": game,
                 "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
                 "node": self.state.settings.node_id,  # the room is created on this node
                 "node_url": mine.node_url, "ws_url": ws_url, "seat_token": mine.seat_token,
@@ -183,7 +238,7 @@ class PlayService:
             OutboxMessage(
                 id=transfer_id(match.room_id, "match_found", uid), channel=ALERT_CHANNEL,
                 recipient=uid, kind="match_found",
-                payload={"room_id": match.room_id, "game": GAME,
+                payload={"room_id": match.room_id, "game": match.queue.game,
                          "stake_minor": match.queue.stake_minor,
                          "currency": match.queue.currency},
             )
@@ -195,7 +250,7 @@ class PlayService:
         except Exception:  # an alert is a courtesy: the match stands, the websocket told them
             log.exception("match_found_alert_failed", room_id=match.room_id)
 
-    async def _forget_when_closed(self, room: Any) -> None:
+    async def _forget_when_closed(self, room: Room) -> None:
         await room.wait_closed()
         self._watched.discard(room.room_id)
         with contextlib.suppress(Exception):
@@ -214,12 +269,12 @@ class PlayService:
             self._names.update({r["id"]: r["name"] for r in rows})
         return {u: self._names.get(u, "player") for u in user_ids}
 
-    async def start(self) -> None:
-        self.state.spawn(self.matchmaker.run_pairing_loop(self.queues, self._stop), "pairing")
-        if self.state.settings.demo:
-            from server.features.play import demo_bot
+    # ----- life -----
 
-            self.state.spawn(demo_bot.run(self.state), "demo-bot")
+    async def start(self) -> None:
+        for kind in self.kinds.values():
+            self.state.spawn(kind.matchmaker.run_pairing_loop(list(kind.queues), self._stop),
+                             f"pairing:{kind.name}")
         self.state.spawn(self._heartbeat(), "node-heartbeat")
         self.state.spawn(reaper.run(
             self.state, self.settlement, lambda room_id: self.rooms.find(room_id) is not None,
@@ -241,7 +296,7 @@ class PlayService:
                 await asyncio.wait_for(self._stop.wait(), interval_s)
 
     async def stop(self) -> dict[str, Any]:
-        """Stop pairing, let live duels finish within the bound, abort (void) the rest."""
+        """Stop pairing, let live rooms finish within the bound, abort (void) the rest."""
         self._stop.set()
         report = await self.rooms.drain(self.state.settings.drain_timeout_s)
         with contextlib.suppress(Exception):
@@ -256,4 +311,4 @@ def service(state: AppState) -> PlayService:
     return svc
 
 
-__all__ = ["ALERT_CHANNEL", "PlayService", "service"]
+__all__ = ["ALERT_CHANNEL", "PlayKind", "PlayService", "service"]

@@ -1,4 +1,9 @@
-"""Websocket messages of live play: queue, seat, answer, history (docs/protocol.md)."""
+"""Websocket messages of live play for every room kind: queue, seat, play, history.
+
+`queue_join` names the kind (`game`); a seated player's game frames (the quiz's
+`quiz_answer`, any kind's own `message_types`) are routed to their room by
+`room_id`, so a new kind needs no handler here (docs/protocol.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 from matchmaking.errors import MatchmakingError
 from rooms.errors import RoomError
 from rooms.history import BadCursor, duel_history
-from server.features.play.service import GAME, PlayService, service
+from server.features.play.service import PlayService, service
 from server.gateway.registry import Connection, FrameError, field, on_disconnect, register
 
 MAX_HISTORY = 100
@@ -25,7 +30,8 @@ async def queue_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
     if conn.state.draining:
         raise FrameError("node_draining", "This server is restarting; try again in a moment.")
     try:
-        ticket = await play.matchmaker.join(
+        kind = play.kind(game)
+        ticket = await kind.matchmaker.join(
             conn.user_id, game, stake_minor, conn.state.settings.currency
         )
     except MatchmakingError as exc:
@@ -33,7 +39,7 @@ async def queue_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
     return {
         "t": "queued", "ticket_id": ticket.id, "game": game, "stake_minor": stake_minor,
         "currency": ticket.currency, "queued_at_ms": ticket.created_ms,
-        "max_wait_s": play.match_config.max_wait_s,
+        "max_wait_s": kind.matchmaker.config.max_wait_s,
     }
 
 
@@ -77,14 +83,16 @@ async def room_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
     mine = play.conn_rooms.setdefault(conn.conn_id, set())
     mine -= {r for r in mine if play.rooms.find(r) is None}  # closed rooms: stay bounded
     mine.add(room_id)
-    return {"t": "room_joined", "room_id": room_id, "game": GAME}
+    return {"t": "room_joined", "room_id": room_id, "game": room.spec.game}
 
 
-async def quiz_answer(conn: Connection, frame: dict[str, Any]) -> dict[str, Any] | None:
-    """Answer the current question; stamped with the server's clock when it arrives."""
+async def room_message(conn: Connection, frame: dict[str, Any]) -> dict[str, Any] | None:
+    """A seated player's game frame (e.g. `quiz_answer`), stamped on arrival by the room clock.
+
+    The game checks the frame's own fields and answers with its reply or a
+    `GameError` (a stable code, nothing changed).
+    """
     room_id = field(frame, "room_id", str)
-    field(frame, "index", int)
-    field(frame, "choice", int)
     room = _play(conn).rooms.find(room_id)
     if room is None:
         raise FrameError("room_not_found", "That room is not live.")
@@ -122,9 +130,15 @@ async def left(conn: Connection) -> None:
             await room.leave(conn.user_id, conn.conn_id)
 
 
+def route_game_messages(play: PlayService) -> None:
+    """Send every registered kind's message types to its rooms (called once kinds load)."""
+    for kind in play.kinds.values():
+        for t in kind.kind.message_types:
+            register(t, room_message)
+
+
 register("queue_join", queue_join)
 register("queue_leave", queue_leave)
 register("room_join", room_join)
-register("quiz_answer", quiz_answer)
 register("duel_history", history)
 on_disconnect(left)

@@ -20,8 +20,8 @@ from ledger.rows import Conn
 from rooms.games.quick import football as rules
 from server.features.quickplay import seeds
 from server.features.quickplay.errors import QuickplayError
-from server.features.quickplay.wording import amount_text
 from server.state import AppState
+from server.wording import amount_text
 
 if TYPE_CHECKING:
     from server.features.quickplay.service import BetResult

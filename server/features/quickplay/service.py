@@ -23,8 +23,8 @@ from rooms.games.quick.games import RANDOM_GAMES, play
 from rooms.games.quick.outcome import InvalidChoice
 from server.features.quickplay import seeds
 from server.features.quickplay.errors import QuickplayError
-from server.features.quickplay.wording import amount_text
 from server.state import AppState
+from server.wording import amount_text
 
 GAMES = ("wheel", "color", "pick3", "football")
 IDEM_KEY_MAX_CHARS = 128

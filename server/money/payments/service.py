@@ -18,10 +18,10 @@ import structlog
 from ledger import OutboxMessage, TransferRequest, outbox, transfer_id
 from ledger.errors import IdempotencyConflict
 from server import metrics
-from server.features.quickplay.wording import amount_text
 from server.money.payments import mpesa
 from server.money.payments.daraja import DarajaClient, DarajaError
 from server.state import AppState
+from server.wording import amount_text, units_text
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +114,7 @@ async def start_deposit(
 def _stk_text(state: AppState, amount_minor: int) -> str:
     s = state.settings
     return (f"Check your phone: approve the M-Pesa request for {s.currency}"
-            f" {amount_minor // 100} to add {amount_text(s, amount_minor)} to your wallet.")
+            f" {units_text(amount_minor)} to add {amount_text(s, amount_minor)} to your wallet.")
 
 
 async def _claim_intent(

@@ -1,6 +1,6 @@
 """Import Open Trivia DB questions into our bank format.
 
-    python -m rooms.games.quiz_import FILE [--bank PATH] [--dry-run]
+    python -m rooms.games.quiz.importer FILE [--bank PATH] [--dry-run]
 
 FILE is an Open Trivia DB API response ({"response_code": 0, "results": [...]}).
 Only "multiple" questions are taken; HTML entities are unescaped; choices are
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rooms.questions import (
+from rooms.games.quiz.questions import (
     DEFAULT_BANK,
     MAX_QUESTIONS,
     Question,
@@ -75,7 +75,7 @@ def merge(bank: list[dict[str, Any]], new: list[Question]) -> tuple[list[dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rooms.games.quiz_import")
+    parser = argparse.ArgumentParser(prog="python -m rooms.games.quiz.importer")
     parser.add_argument("file", type=Path, help="Open Trivia DB JSON response")
     parser.add_argument("--bank", type=Path, default=DEFAULT_BANK, help="bank file to extend")
     parser.add_argument("--dry-run", action="store_true", help="report, write nothing")

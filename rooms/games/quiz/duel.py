@@ -7,7 +7,8 @@ deadline both players see the right answer and both scores. More correct
 answers wins; a tie goes to the lower total answer time (an unanswered question
 counts its whole duration); an exact tie returns both stakes. A seat that never
 joins within the join timeout voids both holds (nobody loses a stake to a
-no-show). The result is announced only after the settlement has committed.
+no-show). The game only decides: it ends the room with an `Outcome`, and the
+runtime commits it before `on_settled` announces the result.
 """
 
 from __future__ import annotations
@@ -18,16 +19,9 @@ from typing import Any
 
 import structlog
 
+from rooms.api import Frame, Game, Outcome, RoomContext, Seat, Settled
 from rooms.errors import GameError, InvalidMatch
-from rooms.questions import Question, QuestionBank, SeenStore
-from rooms.runtime import Frame, Game, RoomContext, Seat
-from rooms.settlement import (
-    DuelRecord,
-    Settlement,
-    SettlementRejected,
-    SettlementResult,
-    split_pot,
-)
+from rooms.games.quiz.questions import Question, QuestionBank, SeenStore
 from rooms.types import MatchSpec
 
 log = structlog.get_logger(__name__)
@@ -48,15 +42,12 @@ class QuizConfig:
     question_ms: tuple[int, ...] | None = None  # explicit per-question windows; default: even split
     reveal_ms: int = 1_500
     join_timeout_ms: int = 30_000
-    settle_retry_ms: int = 1_000
-    settle_attempts: int = 5
 
     def __post_init__(self) -> None:
         assert self.stake_tiers_minor and all(t > 0 for t in self.stake_tiers_minor)
         assert 0 <= self.rake_bps <= 10_000
         assert 1 <= self.question_count <= MAX_QUESTIONS
         assert self.countdown_ms >= 0 and self.reveal_ms >= 0 and self.join_timeout_ms > 0
-        assert self.settle_attempts >= 1 and self.settle_retry_ms > 0
         if self.question_ms is not None:
             assert len(self.question_ms) == self.question_count
             assert all(ms > 0 for ms in self.question_ms)
@@ -88,17 +79,17 @@ class _Asked:
 
 class QuizDuel(Game):
     name = GAME
+    message_types = frozenset({"quiz_answer"})
 
     def __init__(
         self, spec: MatchSpec, rng: random.Random, *, bank: QuestionBank, seen: SeenStore,
-        settlement: Settlement, config: QuizConfig,
+        config: QuizConfig,
     ) -> None:
         validate_match(spec, config)
         self.spec = spec
         self.rng = rng
         self.bank = bank
         self.seen = seen
-        self.settlement = settlement
         self.config = config
         self.windows_ms = config.windows_ms()
         self.players = spec.user_ids
@@ -111,9 +102,8 @@ class QuizDuel(Game):
         self.deadline_ms: int | None = None
         self.starts_at_ms: int | None = None
         self.outcome: tuple[str | None, str] | None = None  # (winner, result) once decided
-        self.result: SettlementResult | None = None
+        self.result: Settled | None = None
         self.result_frame: Frame | None = None
-        self.settle_attempts = 0
 
     # ----- lifecycle -----
 
@@ -152,8 +142,6 @@ class QuizDuel(Game):
             self._ask_next(room)
         elif timer == "deadline":
             await self._reveal(room)
-        elif timer == "settle_retry" and self.phase == "settling":
-            await self._settle(room)
 
     async def on_message(
         self, room: RoomContext, seat: Seat, frame: Frame, at_ms: int
@@ -179,26 +167,26 @@ class QuizDuel(Game):
         return {"t": "quiz_answer_ok", "index": index, "elapsed_ms": elapsed_ms}
 
     async def on_abort(self, room: RoomContext, reason: str) -> None:
-        if self.phase in ("finished", "aborted"):
-            room.finish()
-            return
-        for name in ("join_timeout", "question", "deadline", "settle_retry"):
+        for name in ("join_timeout", "question", "deadline"):
             room.cancel_timer(name)
-        if self.outcome is not None:
-            # The outcome is decided: settling is idempotent, so finish it rather than void.
-            await self._settle(room, final=True)
-            if self.phase == "finished":
-                return
-        refunded = False
-        try:
-            await self.settlement.void_all(room.room_id, self.spec.seats, self._record("aborted"))
-            refunded = True
-        except Exception:
-            log.exception("quiz_abort_void_failed", room=room.room_id)
         self.phase = "aborted"
         self.deadline_ms = None
-        room.publish({"t": "room_aborted", "reason": reason, "refunded": refunded})
-        room.finish()
+
+    async def on_settled(self, room: RoomContext, settled: Settled) -> None:
+        self.result = settled
+        self.phase = "finished"
+        self.deadline_ms = None
+        winner = settled.winner
+        frame: Frame = {
+            "t": "quiz_result", "result": settled.outcome.result, "winner": winner,
+            "scores": dict(self.scores), "times_ms": dict(self.times_ms),
+            "pot_minor": settled.pot_minor,
+            "payout_minor": settled.payout_of(winner) if winner else 0,
+            "rake_minor": settled.rake_minor, "refunded": settled.refunded,
+            "currency": self.spec.currency,
+        }
+        self.result_frame = frame
+        room.publish(frame)
 
     # ----- the duel -----
 
@@ -241,73 +229,23 @@ class QuizDuel(Game):
         self.outcome = decide(self.scores, self.times_ms)
         self.phase = "settling"
         self.deadline_ms = None
-        await self._settle(room)
-
-    async def _settle(self, room: RoomContext, *, final: bool = False) -> None:
-        assert self.outcome is not None
-        winner, result_name = self.outcome
-        pot_minor = sum(s.stake_minor for s in self.spec.seats)
-        rake_minor = split_pot(pot_minor, self.config.rake_bps)[1] if winner else 0
-        self.settle_attempts += 1
-        try:
-            result = await self.settlement.settle_duel(
-                room.room_id, self.spec.seats, winner, pot_minor, rake_minor,
-                self._record(result_name),
-            )
-        except SettlementRejected as exc:
-            log.error("quiz_settlement_rejected", room=room.room_id, code=exc.code)
-            if final:
-                return
-            await self.on_abort(room, "settlement_failed")
-            return
-        except Exception:
-            log.warning("quiz_settlement_retry", room=room.room_id,
-                        attempt=self.settle_attempts, exc_info=True)
-            if final:
-                return
-            if self.settle_attempts < self.config.settle_attempts:
-                room.set_timer("settle_retry", room.now_ms() + self.config.settle_retry_ms)
-                return
-            self.phase = "aborted"
-            room.publish({"t": "room_aborted", "reason": "settlement_unavailable",
-                          "refunded": False})
-            room.finish()
-            return
-        self._announce(room, result, result_name)
+        await room.end(self._outcome_of(*self.outcome))
 
     async def _no_show(self, room: RoomContext) -> None:
         self.outcome = (None, "no_show")
         self.phase = "settling"
-        try:
-            result = await self.settlement.void_all(
-                room.room_id, self.spec.seats, self._record("no_show")
-            )
-        except Exception:
-            log.exception("quiz_no_show_void_failed", room=room.room_id)
-            self.phase = "aborted"
-            room.publish({"t": "room_aborted", "reason": "no_show", "refunded": False})
-            room.finish()
-            return
-        self._announce(room, result, "no_show")
+        await room.end(self._outcome_of(None, "no_show"))
 
-    def _announce(self, room: RoomContext, result: SettlementResult, result_name: str) -> None:
-        self.result = result
-        self.phase = "finished"
-        self.deadline_ms = None
-        frame: Frame = {
-            "t": "quiz_result", "result": result_name, "winner": result.winner,
-            "scores": dict(self.scores), "times_ms": dict(self.times_ms),
-            "pot_minor": result.pot_minor, "payout_minor": result.payout_minor,
-            "rake_minor": result.rake_minor, "refunded": result.refunded,
-            "currency": self.spec.currency,
-        }
-        self.result_frame = frame
-        room.publish(frame)
-        room.finish()
-
-    def _record(self, result_name: str) -> DuelRecord:
-        return DuelRecord(game=GAME, scores=dict(self.scores), times_ms=dict(self.times_ms),
-                          result=result_name, question_ids=[a.question.id for a in self.asked])
+    def _outcome_of(self, winner: str | None, result_name: str) -> Outcome:
+        """The money of a decided duel: the winner takes the pot less rake; else all refunded."""
+        detail = {"question_ids": [a.question.id for a in self.asked]}
+        if winner is None:
+            return Outcome.refund_all(self.spec.seats, result=result_name, scores=self.scores,
+                                      times_ms=self.times_ms, detail=detail)
+        return Outcome.winner_takes_pot(
+            self.spec.seats, winner, rake_bps=self.config.rake_bps, result=result_name,
+            scores=self.scores, times_ms=self.times_ms, detail=detail,
+        )
 
     # ----- views -----
 
@@ -356,18 +294,15 @@ def _is_int(value: object) -> bool:
 
 
 class QuizFactory:
-    """Makes a `QuizDuel` per match; register it in the RoomManager under "quiz"."""
+    """Makes a `QuizDuel` per match (the room kind's factory)."""
 
     def __init__(
-        self, *, bank: QuestionBank, seen: SeenStore, settlement: Settlement,
-        config: QuizConfig | None = None,
+        self, *, bank: QuestionBank, seen: SeenStore, config: QuizConfig | None = None,
     ) -> None:
         self.bank = bank
         self.seen = seen
-        self.settlement = settlement
         self.config = config or QuizConfig()
         assert len(bank) >= self.config.question_count
 
     def __call__(self, spec: MatchSpec, rng: random.Random) -> Game:
-        return QuizDuel(spec, rng, bank=self.bank, seen=self.seen, settlement=self.settlement,
-                        config=self.config)
+        return QuizDuel(spec, rng, bank=self.bank, seen=self.seen, config=self.config)

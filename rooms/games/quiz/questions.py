@@ -1,6 +1,6 @@
 """The quiz question bank (data, not code) and fair selection.
 
-Questions live in `rooms/games/data/questions.json`; each is
+Questions live in `rooms/games/quiz/data/questions.json`; each is
 {id, category, text, choices[4], answer_index, difficulty}. Selection avoids
 what either player saw in their last N duels, remembered per player in Redis.
 """
@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from rooms import keys
 
-DEFAULT_BANK = Path(__file__).resolve().parent / "games" / "data" / "questions.json"
+DEFAULT_BANK = Path(__file__).resolve().parent / "data" / "questions.json"
 CHOICES = 4
 DIFFICULTIES = ("easy", "medium", "hard")
 MAX_TEXT = 300
