@@ -1,4 +1,4 @@
-"""`matchpot` command line: serve, migrate, admin create."""
+"""`matchpot` command line: serve, migrate, admin create, services status/stop."""
 
 from __future__ import annotations
 
@@ -112,6 +112,29 @@ def _admin_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _services_status(args: argparse.Namespace) -> int:
+    import json
+
+    from server.embedded import services_status
+
+    print(json.dumps(services_status(Settings().data_dir), indent=2))
+    return 0
+
+
+def _services_stop(args: argparse.Namespace) -> int:
+    """Stop the embedded services, e.g. the orphans of a killed server that is not restarted."""
+    from server.embedded import stop_embedded
+
+    data_dir = Settings().data_dir
+    users = stop_embedded(data_dir, force=args.force)
+    if users and not args.force:
+        print(f"not stopped: processes {users} use the embedded services of {data_dir} "
+              "(stop them, or pass --force)", file=sys.stderr)
+        return 1
+    print(f"embedded services of {data_dir} stopped")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `matchpot` console script."""
     parser = argparse.ArgumentParser(prog="matchpot", description="Matchpot server")
@@ -130,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--role", default="superadmin")
     create.add_argument("--password", help="or MATCHPOT_ADMIN_PASSWORD, or asked for")
     create.set_defaults(fn=_admin_create)
+    services = sub.add_parser(
+        "services", help="the embedded Postgres/Redis of MATCHPOT_DATA_DIR",
+    )
+    services_sub = services.add_subparsers(dest="services_command", required=True)
+    status = services_sub.add_parser("status", help="what runs, what is recorded, who uses it")
+    status.set_defaults(fn=_services_status)
+    stop = services_sub.add_parser("stop", help="stop them if no server uses them")
+    stop.add_argument("--force", action="store_true", help="stop them even if in use")
+    stop.set_defaults(fn=_services_stop)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 
