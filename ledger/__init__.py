@@ -24,8 +24,9 @@ from ledger.errors import (
     LedgerBusy,
     LedgerError,
 )
-from ledger.money import bps_down, split_pot, split_rake, split_shares
+from ledger.money import bps_down, split_pot, split_rake, split_shares, times_down
 from ledger.outbox import ClaimedMessage
+from ledger.rows import Conn
 from ledger.types import (
     AccountKind,
     Balance,
@@ -43,6 +44,7 @@ __all__ = [
     "AccountNotFound",
     "Balance",
     "ClaimedMessage",
+    "Conn",
     "CurrencyMismatch",
     "DuplicateExtRef",
     "HoldAlreadyResolved",
@@ -66,6 +68,7 @@ __all__ = [
     "split_pot",
     "split_rake",
     "split_shares",
+    "times_down",
     "transfer_id",
     "user_account",
     "user_id_of",

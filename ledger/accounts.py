@@ -26,9 +26,13 @@ def user_account(user_id: str) -> str:
     return USER_PREFIX + _part(user_id, "user id")
 
 
-def escrow_account(kind: str) -> str:
-    """Where the stakes of one kind of game (or pool, or challenge) wait for the outcome."""
-    return ESCROW_PREFIX + _part(kind, "escrow kind")
+def escrow_account(kind: str, key: object | None = None) -> str:
+    """Where the stakes of one kind of game (or pool, or challenge) wait for the outcome.
+
+    With `key`, one escrow per instance (a football question, a pool week): `escrow:kind:key`.
+    """
+    base = ESCROW_PREFIX + _part(kind, "escrow kind")
+    return base if key is None else f"{base}:{_part(str(key), 'escrow key')}"
 
 
 def clearing_account(provider: str) -> str:

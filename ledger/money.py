@@ -44,3 +44,9 @@ def bps_down(amount_minor: int, bps: int) -> int:
     """`bps` basis points of an amount, rounded down (towards the house): bonuses, shares."""
     assert amount_minor >= 0 and 0 <= bps <= BPS_PER_UNIT
     return amount_minor * bps // BPS_PER_UNIT
+
+
+def times_down(amount_minor: int, ratio: Fraction) -> int:
+    """An amount times an exact ratio (a multiplier, odds), rounded down towards the house."""
+    assert amount_minor >= 0 and ratio >= 0
+    return amount_minor * ratio.numerator // ratio.denominator

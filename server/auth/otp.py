@@ -14,18 +14,17 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from server.errors import MatchpotError
+
 CODE_DIGITS = 6
 HOUR_S = 3600
 
 
-class OtpError(Exception):
+class OtpError(MatchpotError):
     """A refused request or verification. `code` is stable; `retry_after_s` says when to retry."""
 
     def __init__(self, status: int, code: str, msg: str, retry_after_s: int | None = None) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.code = code
-        self.msg = msg
+        super().__init__(code, msg, status)
         self.retry_after_s = retry_after_s
 
 

@@ -15,18 +15,17 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from server.admin.audit import DbConn
+from server.errors import MatchpotError
 
 TOKEN_BYTES = 32
 MAX_TOKEN_CHARS = 128
 
 
-class RefreshError(Exception):
+class RefreshError(MatchpotError):
     """The refresh token cannot be used; `code` is stable (all are 401 at the edge)."""
 
     def __init__(self, code: str, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+        super().__init__(code, msg, 401)
 
 
 @dataclass(frozen=True, slots=True)

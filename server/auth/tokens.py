@@ -9,19 +9,19 @@ from typing import Literal
 
 import jwt
 
+from server.errors import MatchpotError
+
 ALGORITHM = "HS256"
 ISSUER = "matchpot"
 
 Kind = Literal["player", "admin"]
 
 
-class TokenError(Exception):
+class TokenError(MatchpotError):
     """The token is missing, malformed, forged or expired. `code` is stable."""
 
     def __init__(self, code: str, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+        super().__init__(code, msg, 401)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,6 @@ class User:
         return {"id": self.id, "phone": self.phone_e164, "display_name": self.display_name}
 
 
-def ledger_owner(user_id: str) -> str:
-    """The ledger account owner key of a player."""
-    return f"user:{user_id}"
-
 
 def default_display_name(phone_e164: str) -> str:
     return f"Player {phone_e164[-3:]}"

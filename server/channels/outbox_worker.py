@@ -26,8 +26,7 @@ from datetime import timedelta
 
 import structlog
 
-from ledger import outbox
-from ledger.outbox import ClaimedMessage
+from ledger import ClaimedMessage, outbox
 from server import metrics
 from server.channels.whatsapp import messages
 from server.channels.whatsapp.channel import get_channel

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ledger import user_account
+
 if TYPE_CHECKING:
     from server.state import AppState
 
@@ -24,7 +26,7 @@ MAX_PENDING_USERS = 100_000
 
 async def read_balances(state: AppState, user_id: str) -> list[dict[str, Any]]:
     """The player's balances as sent on the wire; the default currency is always listed."""
-    rows = await state.ledger.balances(f"user:{user_id}")
+    rows = await state.ledger.balances(user_account(user_id))
     out = [
         {
             "currency": b.currency, "available_minor": b.available_minor,

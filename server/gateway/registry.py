@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from server.errors import MatchpotError
 from server.gateway.connection import Connection
 
 __all__ = [
@@ -48,13 +49,11 @@ _disconnect_hooks: list[DisconnectHook] = []
 T = TypeVar("T")
 
 
-class FrameError(Exception):
+class FrameError(MatchpotError):
     """Raised by a handler to answer with {"t": "error", "code", "msg"}; `code` is stable."""
 
     def __init__(self, code: str, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
+        super().__init__(code, msg, 400)
 
 
 def register(t: str, handler: Handler) -> None:

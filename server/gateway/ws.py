@@ -20,11 +20,10 @@ import structlog
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from ledger.errors import LedgerError
 from server import metrics
 from server.auth.tokens import TokenError, decode_access_token
 from server.auth.users import get_user
-from server.errors import ApiError
+from server.errors import describe
 from server.gateway import handlers as _builtin_handlers  # noqa: F401  (registers ping, balance)
 from server.gateway.balances import read_balances
 from server.gateway.connection import Connection
@@ -41,7 +40,7 @@ from server.gateway.protocol import (
     safe_request_id,
 )
 from server.gateway.ratelimit import TokenBucket
-from server.gateway.registry import FrameError, disconnect_hooks, handler_for
+from server.gateway.registry import disconnect_hooks, handler_for
 from server.logs import mask_phone
 from server.state import AppState
 
@@ -327,21 +326,15 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
     frames_in.labels(t=t).inc()
     try:
         reply = await handler(conn, value)
-    except FrameError as exc:
-        if exc.code == "invalid_field":
-            _strike(conn, strikes, codec, exc.code, exc.msg, rid)
+    except Exception as exc:
+        problem = describe(exc)  # the one mapping of errors to codes and player sentences
+        if problem is None:
+            log.exception("ws_handler_failed", t=t)
+            _reply_error(conn, codec, "internal_error", "Something went wrong on our side.", rid)
+        elif problem.code == "invalid_field":
+            _strike(conn, strikes, codec, problem.code, problem.msg, rid)
         else:
-            _reply_error(conn, codec, exc.code, exc.msg, rid)
-        return
-    except ApiError as exc:
-        _reply_error(conn, codec, exc.code, exc.msg, rid)
-        return
-    except LedgerError as exc:
-        _reply_error(conn, codec, exc.code, exc.message, rid)
-        return
-    except Exception:
-        log.exception("ws_handler_failed", t=t)
-        _reply_error(conn, codec, "internal_error", "Something went wrong on our side.", rid)
+            _reply_error(conn, codec, problem.code, problem.msg, rid)
         return
     if reply is None:
         if rid is None:

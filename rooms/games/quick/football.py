@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
+from ledger import times_down
+
 Side = Literal["yes", "no"]
 SIDES: tuple[Side, ...] = ("yes", "no")
 MAX_PROFIT_RATIO = Fraction(1000)  # a bound on odds: at most 1000 profit per 1 staked
@@ -65,7 +67,7 @@ def win_payout_minor(stake_minor: int, odds: Odds) -> int:
     """What a winning stake returns in total: stake + profit rounded down."""
     assert stake_minor > 0
     r = odds.profit_ratio
-    return stake_minor + (stake_minor * r.numerator) // r.denominator
+    return stake_minor + times_down(stake_minor, r)
 
 
 @dataclass(frozen=True, slots=True)

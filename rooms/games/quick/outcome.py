@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from ledger import times_down
+
 
 class InvalidChoice(ValueError):
     """The player's pick is not a valid bet for this game; `code` is stable."""
@@ -26,7 +28,7 @@ class Outcome:
         """Stake times multiplier, rounded down: the remainder stays with the house."""
         assert stake_minor > 0
         assert self.multiplier >= 0
-        return (stake_minor * self.multiplier.numerator) // self.multiplier.denominator
+        return times_down(stake_minor, self.multiplier)
 
 
 def fmt_multiplier(m: Fraction) -> str:

@@ -14,13 +14,15 @@ from typing import Any
 
 import structlog
 
+from ledger import user_account
 from ledger.errors import LedgerError
 from matchmaking.errors import MatchmakingError
-from server.auth.users import User, ledger_owner
+from server.auth.users import User
 from server.channels.whatsapp import messages
 from server.channels.whatsapp.commands import Command, parse
 from server.channels.whatsapp.messages import Button, Message, Row
 from server.channels.whatsapp.payloads import InboundMessage
+from server.errors import describe
 from server.features.play.service import service
 from server.state import AppState
 from server.wording import amount_text, units_text
@@ -78,7 +80,7 @@ def help_message(state: AppState) -> Message:
 
 
 async def _balance(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
-    bal = await state.ledger.balance(ledger_owner(user.id), state.settings.currency)
+    bal = await state.ledger.balance(user_account(user.id), state.settings.currency)
     held = bal.pending_debits_minor
     text = f"Your balance: {amount_text(state.settings, max(0, bal.available_minor))} available."
     if held:
@@ -87,7 +89,7 @@ async def _balance(state: AppState, user: User, cmd: Command, wamid: str) -> lis
 
 
 async def _history(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
-    owner = ledger_owner(user.id)
+    owner = user_account(user.id)
     transfers, _ = await state.ledger.history(owner, state.settings.currency, limit=HISTORY_ROWS)
     if not transfers:
         return [messages.text("No movements yet. Type 'deposit 500' to add funds.")]
@@ -324,16 +326,11 @@ HANDLERS: dict[str, Handler] = {
 
 
 def _refusal_text(exc: Exception) -> str | None:
-    """The user-facing sentence of a refusal from another service, if it is one."""
+    """The user-facing sentence of a refusal (the server's one error mapping), if it is one."""
     if isinstance(exc, Reply):
         return str(exc)
-    if isinstance(exc, LedgerError):
-        return "Your balance is too low for that." if exc.code == "insufficient_funds" else None
-    msg = getattr(exc, "msg", None)
-    code = getattr(exc, "code", None)
-    if isinstance(msg, str) and isinstance(code, str):  # QuickplayError, WalletError, ApiError
-        return msg
-    return None
+    problem = describe(exc)
+    return problem.msg if problem is not None else None
 
 
 async def route(state: AppState, user: User, msg: InboundMessage) -> list[Message]:

@@ -11,19 +11,27 @@ import uuid
 
 import structlog
 
-from ledger import Ledger, TransferKind, TransferRequest, transfer_id
+from ledger import (
+    HOUSE,
+    Ledger,
+    TransferKind,
+    TransferRequest,
+    bps_down,
+    escrow_account,
+    transfer_id,
+    user_account,
+)
 from ledger.errors import HoldAlreadyResolved, HoldExpired, InsufficientFunds
 from matchmaking.errors import HoldRefused
 
 log = structlog.get_logger(__name__)
 
-BP_PER_UNIT = 10_000
 
 
 def timeout_bonus_minor(stake_minor: int, bonus_bp: int) -> int:
     """The house's bonus for a player nobody was found for; rounded down (towards the house)."""
-    assert stake_minor > 0 and 0 <= bonus_bp <= BP_PER_UNIT
-    return stake_minor * bonus_bp // BP_PER_UNIT
+    assert stake_minor > 0
+    return bps_down(stake_minor, bonus_bp)
 
 
 class LedgerStakes:
@@ -32,7 +40,7 @@ class LedgerStakes:
     def __init__(self, ledger: Ledger, *, game: str) -> None:
         assert game and ":" not in game, game
         self._ledger = ledger
-        self.escrow = f"escrow:{game}"
+        self.escrow = escrow_account(game)
 
     async def hold(
         self, ticket_id: str, user_id: str, stake_minor: int, currency: str, timeout_s: int
@@ -40,7 +48,7 @@ class LedgerStakes:
         """Reserve the stake until the match settles or the ticket ends; HoldRefused if short."""
         try:
             held = await self._ledger.hold(
-                transfer_id(ticket_id, "hold"), f"user:{user_id}", self.escrow,
+                transfer_id(ticket_id, "hold"), user_account(user_id), self.escrow,
                 stake_minor, currency, timeout_s=timeout_s, code="stake",
                 meta={"ticket": ticket_id},
             )
@@ -68,11 +76,11 @@ class LedgerStakes:
         bonus_bp: int,
     ) -> None:
         """Void the hold and pay the house's waiting bonus in one linked batch, exactly once."""
-        user = f"user:{user_id}"
+        user = user_account(user_id)
         void = self._void_request(ticket_id, hold_id)
         bonus_minor = timeout_bonus_minor(stake_minor, bonus_bp)
         bonus = TransferRequest(
-            id=transfer_id(ticket_id, "timeout_bonus"), debit="house", credit=user,
+            id=transfer_id(ticket_id, "timeout_bonus"), debit=HOUSE, credit=user,
             amount_minor=bonus_minor, currency=currency, code="timeout_bonus",
             meta={"ticket": ticket_id, "bonus_bp": bonus_bp},
         )

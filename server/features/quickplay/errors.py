@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
+from server.errors import MatchpotError
 
-class QuickplayError(Exception):
+
+class QuickplayError(MatchpotError):
     """A bet or admin action was refused and nothing changed."""
-
-    def __init__(self, code: str, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.status = status

@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ledger import OutboxMessage, TransferKind, TransferRequest, transfer_id
+from ledger import (
+    HOUSE,
+    Conn,
+    OutboxMessage,
+    TransferKind,
+    TransferRequest,
+    escrow_account,
+    transfer_id,
+    user_account,
+)
 from ledger.errors import InsufficientFunds
-from ledger.rows import Conn
 from rooms.games.quick import football as rules
 from server.features.quickplay import seeds
 from server.features.quickplay.errors import QuickplayError
@@ -33,8 +41,15 @@ LIST_LIMIT = 50
 APPLY_CHUNK = 900  # below the ledger's batch limit
 
 
-def escrow_owner(question_id: uuid.UUID) -> str:
-    return f"escrow:football:{question_id}"
+def bettor(bet: asyncpg.Record) -> str:
+    """The wallet of the player who placed a bet row."""
+    return user_account(str(bet["user_id"]))
+
+
+def football_escrow(question_id: uuid.UUID) -> str:
+    """Each question's stakes wait in their own escrow until it is settled."""
+    return escrow_account("football", question_id)
+
 
 
 def normalise_choice(choice: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +116,7 @@ async def place_football_bet(
 
     qid = uuid.UUID(choice["question_id"])
     bet_id = service.bet_id_for(str(uid), idem_key)
-    owner = service.user_owner(str(uid))
+    owner = user_account(str(uid))
     try:
         async with state.pool.acquire() as conn, conn.transaction():
             q = await conn.fetchrow(
@@ -122,7 +137,7 @@ async def place_football_bet(
                 raise QuickplayError("question_full", "This question takes no more stakes.", 409)
             timeout_s = int((q["closes_at"] - now + SETTLE_GRACE).total_seconds())
             await state.ledger.apply(conn, [TransferRequest(
-                transfer_id(bet_id, "stake"), owner, escrow_owner(qid), stake_minor,
+                transfer_id(bet_id, "stake"), owner, football_escrow(qid), stake_minor,
                 state.settings.currency, kind=TransferKind.PENDING, timeout_s=timeout_s,
                 code="stake", meta={"bet_id": str(bet_id), "game": "football"},
             )])
@@ -200,12 +215,12 @@ async def settle_question(state: AppState, question_id: str, result: str) -> dic
         stakes = [rules.Stake(str(b["id"]), str(b["user_id"]), b["choice"]["side"],
                               b["stake_minor"]) for b in live]
         plan = rules.settle(stakes, side, odds)
-        escrow = escrow_owner(qid)
+        escrow = football_escrow(qid)
         reqs: list[TransferRequest] = []
         outbox: list[OutboxMessage] = []
         for b in live:
             hold_id = transfer_id(b["id"], "stake")
-            reqs.append(TransferRequest(transfer_id(b["id"], "post"), str_owner(b), escrow,
+            reqs.append(TransferRequest(transfer_id(b["id"], "post"), bettor(b), escrow,
                                         b["stake_minor"], s.currency, kind=TransferKind.POST,
                                         pending_id=hold_id, code="stake"))
         losing_minor = 0
@@ -218,16 +233,16 @@ async def settle_question(state: AppState, question_id: str, result: str) -> dic
                                      " did not win this time."))
                 continue
             meta = {"bet_id": str(b["id"]), "game": "football"}
-            reqs.append(TransferRequest(transfer_id(b["id"], "return"), escrow, str_owner(b),
+            reqs.append(TransferRequest(transfer_id(b["id"], "return"), escrow, bettor(b),
                                         b["stake_minor"], s.currency, code="payout", meta=meta))
             profit = paid - b["stake_minor"]
             if profit > 0:
-                reqs.append(TransferRequest(transfer_id(b["id"], "profit"), "house", str_owner(b),
+                reqs.append(TransferRequest(transfer_id(b["id"], "profit"), HOUSE, bettor(b),
                                             profit, s.currency, code="payout", meta=meta))
             outbox.append(_alert(b, "football_result", f"\"{q['question']}\" was settled"
                                  f" {side.upper()}. You got {amount_text(s, paid)} back."))
         if losing_minor:
-            reqs.append(TransferRequest(transfer_id(qid, "settle", "house"), escrow, "house",
+            reqs.append(TransferRequest(transfer_id(qid, "settle", HOUSE), escrow, HOUSE,
                                         losing_minor, s.currency, code="rake",
                                         meta={"question_id": str(qid)}))
         await apply_chunked(state, conn, reqs, outbox)
@@ -254,7 +269,7 @@ async def void_question(state: AppState, question_id: str) -> dict[str, Any]:
             raise QuickplayError("already_resolved", f"This question is already {q['state']}.", 409)
         qid = q["id"]
         live, expired = await _live_bets(state, conn, qid)
-        reqs = [TransferRequest(transfer_id(b["id"], "void"), str_owner(b), escrow_owner(qid),
+        reqs = [TransferRequest(transfer_id(b["id"], "void"), bettor(b), football_escrow(qid),
                                 b["stake_minor"], s.currency, kind=TransferKind.VOID,
                                 pending_id=transfer_id(b["id"], "stake"), code="refund")
                 for b in live]
@@ -280,9 +295,6 @@ async def apply_chunked(
         await state.ledger.apply(conn, reqs[start : start + APPLY_CHUNK],
                                  outbox=outbox if last else ())
 
-
-def str_owner(bet: asyncpg.Record) -> str:
-    return f"user:{bet['user_id']}"
 
 
 async def _mark_expired(conn: Conn, expired: list[asyncpg.Record]) -> None:

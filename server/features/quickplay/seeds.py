@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.rows import Conn
+from ledger import Conn
 from rooms.games.quick import fair
 
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from ledger import TransferRequest, transfer_id
+from ledger import HOUSE, Conn, TransferRequest, transfer_id, user_account
 from ledger.errors import InsufficientFunds
-from ledger.rows import Conn
 from rooms.games.quick import fair
 from rooms.games.quick.games import RANDOM_GAMES, play
 from rooms.games.quick.outcome import InvalidChoice
@@ -57,9 +56,6 @@ class BetResult:
             "seed_hash": self.seed_hash, "nonce": self.nonce, "replayed": self.replayed,
         }
 
-
-def user_owner(user_id: str) -> str:
-    return f"user:{user_id}"
 
 
 def bet_id_for(user_id: str, idem_key: str) -> uuid.UUID:
@@ -116,7 +112,7 @@ async def check_daily_limit(
 
 
 async def balance_minor(state: AppState, user_id: str) -> int:
-    bal = await state.ledger.balance(user_owner(user_id), state.settings.currency)
+    bal = await state.ledger.balance(user_account(user_id), state.settings.currency)
     return int(bal.available_minor)
 
 
@@ -186,7 +182,7 @@ async def place_bet(
         return await place_football_bet(
             state, uid, stake_minor, normalised, channel=channel, idem_key=idem_key, now=now)
     bet_id = bet_id_for(user_id, idem_key)
-    owner = user_owner(user_id)
+    owner = user_account(user_id)
     currency = state.settings.currency
     try:
         async with state.pool.acquire() as conn, conn.transaction():
@@ -200,10 +196,10 @@ async def place_bet(
                            normalised)
             payout = outcome.payout_minor(stake_minor)
             meta = {"bet_id": str(bet_id), "game": game}
-            reqs = [TransferRequest(transfer_id(bet_id, "stake"), owner, "house", stake_minor,
+            reqs = [TransferRequest(transfer_id(bet_id, "stake"), owner, HOUSE, stake_minor,
                                     currency, code="stake", meta=meta)]
             if payout > 0:
-                reqs.append(TransferRequest(transfer_id(bet_id, "payout"), "house", owner, payout,
+                reqs.append(TransferRequest(transfer_id(bet_id, "payout"), HOUSE, owner, payout,
                                             currency, code="payout", meta=meta))
             await state.ledger.apply(conn, reqs)
             text = (f"{outcome.text} Stake {amount_text(state.settings, stake_minor)},"

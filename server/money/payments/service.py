@@ -15,9 +15,17 @@ from typing import Any
 import asyncpg
 import structlog
 
-from ledger import OutboxMessage, TransferRequest, outbox, transfer_id
+from ledger import (
+    OutboxMessage,
+    TransferRequest,
+    clearing_account,
+    outbox,
+    transfer_id,
+    user_account,
+)
 from ledger.errors import IdempotencyConflict
 from server import metrics
+from server.errors import MatchpotError
 from server.money.payments import mpesa
 from server.money.payments.daraja import DarajaClient, DarajaError
 from server.state import AppState
@@ -25,21 +33,15 @@ from server.wording import amount_text, units_text
 
 log = structlog.get_logger(__name__)
 
-MPESA_CLEARING = "clearing:mpesa"
+MPESA_CLEARING = clearing_account("mpesa")
 ALERT_CHANNEL = "whatsapp"
 MAX_PENDING_STK_PER_USER = 3
 MAX_IDEM_KEY_CHARS = 200
 CALLBACK_LOG_KEEP = 100_000  # rows of raw callbacks kept; older ones are pruned
 
 
-class PaymentError(Exception):
+class PaymentError(MatchpotError):
     """A payment could not be started; nothing changed. `code` is stable snake_case."""
-
-    def __init__(self, code: str, msg: str, status: int = 400) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +70,6 @@ def daraja(state: AppState) -> DarajaClient:
     assert isinstance(client, DarajaClient)
     return client
 
-
-def _owner(user_id: uuid.UUID | str) -> str:
-    return f"user:{user_id}"
 
 
 def _alert(cause: str, kind: str, user_id: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -269,7 +268,7 @@ async def apply_stk_result(
             try:
                 async with conn.transaction():  # savepoint: a reused receipt must not abort all
                     await state.ledger.apply(conn, [TransferRequest(
-                        tid, MPESA_CLEARING, _owner(user_id), amount_minor, row["currency"],
+                        tid, MPESA_CLEARING, user_account(user_id), amount_minor, row["currency"],
                         ext_ref=result.receipt, code="deposit",
                         meta={"provider": "mpesa", "checkout": result.checkout_request_id},
                     )], outbox=[alert])

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ledger import Balance, Transfer
+from ledger import Balance, Transfer, user_account
 from server.auth.deps import require_admin, require_player
-from server.auth.users import get_user, ledger_owner
+from server.auth.users import get_user
 from server.errors import ApiError
 from server.money.wallets import service
 from server.money.wallets.service import WalletError
@@ -78,7 +78,7 @@ def transfer_view(t: Transfer, owner: str) -> dict[str, Any]:
 
 async def balances_of(state: AppState, user_id: str) -> list[dict[str, Any]]:
     """Every currency the player holds, and the home currency even before any deposit."""
-    found = await state.ledger.balances(ledger_owner(user_id))
+    found = await state.ledger.balances(user_account(user_id))
     views = [balance_view(b) for b in found]
     if not any(v["currency"] == state.settings.currency for v in views):
         views.insert(0, {"currency": state.settings.currency, "posted_minor": 0,
@@ -111,7 +111,7 @@ async def wallet(request: Request) -> Response:
         if not raw_before.isdigit() or len(raw_before) > MAX_CURSOR_DIGITS:
             raise ApiError(400, "invalid_request", "before must be a cursor from next_before.")
         before = int(raw_before)
-    owner = ledger_owner(principal.subject)
+    owner = user_account(principal.subject)
     transfers, next_cursor = await state.ledger.history(
         owner, currency.upper(), limit=limit, before=before
     )

@@ -16,16 +16,23 @@ from typing import Any, Literal
 
 import asyncpg
 
-from ledger import OutboxMessage, TransferKind, TransferRequest, transfer_id
+from ledger import (
+    WORLD,
+    OutboxMessage,
+    TransferKind,
+    TransferRequest,
+    clearing_account,
+    transfer_id,
+    user_account,
+)
 from ledger import outbox as ledger_outbox
 from ledger.errors import HoldAlreadyResolved, HoldExpired, HoldNotFound
 from server import metrics
 from server.admin.audit import DbConn, audit
-from server.auth.users import ledger_owner
+from server.errors import MatchpotError
 from server.state import AppState
 
-WORLD = "world"
-WITHDRAW_CLEARING = "clearing:withdrawals"
+WITHDRAW_CLEARING = clearing_account("withdrawals")
 WITHDRAW_HOLD_TIMEOUT_S = 7 * 24 * 3600
 MAX_PENDING_DEPOSITS_PER_USER = 5
 MAX_LIST = 200
@@ -35,14 +42,11 @@ DepositState = Literal["pending", "approved", "rejected"]
 WithdrawalState = Literal["pending", "approved", "rejected", "failed"]
 
 
-class WalletError(Exception):
+class WalletError(MatchpotError):
     """A refused wallet operation; `code` is stable snake_case, `status` the HTTP status."""
 
     def __init__(self, status: int, code: str, msg: str) -> None:
-        super().__init__(msg)
-        self.status = status
-        self.code = code
-        self.msg = msg
+        super().__init__(code, msg, status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +217,7 @@ async def credit_deposit(
         dep = _deposit(row)
         tid = transfer_id(dep.id, "deposit")
         request = TransferRequest(
-            id=tid, debit=WORLD, credit=ledger_owner(dep.user_id),
+            id=tid, debit=WORLD, credit=user_account(dep.user_id),
             amount_minor=dep.amount_minor, currency=dep.currency, code="deposit",
             ext_ref=provider_ref, meta={"deposit_id": dep.id, "reference": dep.reference},
         )
@@ -354,7 +358,7 @@ async def request_withdrawal_once(
                 f" 24 hours; {left} left.",
             )
         hold = TransferRequest(
-            id=hold_id, debit=ledger_owner(user_id), credit=WITHDRAW_CLEARING,
+            id=hold_id, debit=user_account(user_id), credit=WITHDRAW_CLEARING,
             amount_minor=amount_minor, currency=s.currency, kind=TransferKind.PENDING,
             timeout_s=WITHDRAW_HOLD_TIMEOUT_S, code="withdrawal_hold",
             meta={"withdrawal_id": str(wid)},
@@ -419,7 +423,7 @@ async def complete_withdrawal(
             if row["state"] != "pending":
                 raise WalletError(409, "already_decided", f"This withdrawal was {row['state']}.")
             w = _withdrawal(row)
-            owner = ledger_owner(w.user_id)
+            owner = user_account(w.user_id)
             wid = w.id
             common = {"withdrawal_id": wid}
             if paid:
