@@ -102,6 +102,24 @@ async def b2c_timeout(request: Request) -> Response:
     return await _b2c_callback(request, "b2c_timeout", b2c.record_b2c_timeout)
 
 
+async def b2c_status(request: Request) -> Response:
+    """A Transaction Status result (reconciliation asked): settles the payout it names
+    when M-Pesa knows the outcome; anything else changes nothing."""
+    state = _check_token(request)
+    body = await _json_body(request)
+    try:
+        status = mpesa.parse_b2c_status(body)
+    except mpesa.MpesaFormatError:
+        metrics.MPESA_CALLBACKS.labels("b2c_status", "invalid").inc()
+        return JSONResponse(ACCEPTED)
+    await record_callback(state, "b2c_status", status.payout_originator_id, body)
+    outcome = await b2c.apply_b2c_status(state, status)
+    metrics.MPESA_CALLBACKS.labels("b2c_status", outcome).inc()
+    log.info("mpesa_b2c_status", originator=status.payout_originator_id,
+             status=status.status, outcome=outcome)
+    return JSONResponse(ACCEPTED)
+
+
 class DepositBody(StrictBody):
     amount_minor: int = Field(gt=0)
 
@@ -147,6 +165,7 @@ routes = [
     Route("/payments/mpesa/stk/{token}", stk_callback, methods=["POST"]),
     Route("/payments/mpesa/b2c/result/{token}", b2c_result, methods=["POST"]),
     Route("/payments/mpesa/b2c/timeout/{token}", b2c_timeout, methods=["POST"]),
+    Route("/payments/mpesa/b2c/status/{token}", b2c_status, methods=["POST"]),
     Route("/payments/deposits", create_deposit, methods=["POST"]),
     Route("/payments/deposits/mpesa/{checkout_id}", deposit_status, methods=["GET"]),
     Route("/admin/payments/withdrawals/{id}/pay", pay_withdrawal, methods=["POST"]),
