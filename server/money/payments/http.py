@@ -8,8 +8,10 @@ is a 404 and changes nothing. A valid callback is always acknowledged with
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import Field
@@ -19,6 +21,7 @@ from starlette.routing import Route
 
 from server import metrics
 from server.auth.deps import require_admin, require_player
+from server.config import Settings
 from server.errors import ApiError
 from server.money.payments import b2c, mpesa
 from server.money.payments.reconcile import reconcile_forever
@@ -172,8 +175,34 @@ routes = [
 ]
 
 
+def callback_base_problem(settings: Settings) -> str | None:
+    """Why Daraja could not call us back at the configured base URL, or None.
+
+    Daraja only calls public https URLs; with anything else every callback is lost and
+    deposits and payouts wait for reconciliation. Start-up still proceeds (a local
+    stand-in of Daraja, as in the tests, can call any URL), but says so loudly.
+    """
+    base = settings.mpesa_callback_base_url or settings.resolved_public_url
+    parts = urlsplit(base)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        return f"the M-Pesa callback base {base!r} is not https"
+    if host in ("localhost", "") or host.endswith((".localhost", ".local", ".internal")):
+        return f"the M-Pesa callback base {base!r} is not a public host"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return f"the M-Pesa callback base {base!r} is an IP address, not a public host name"
+
+
 async def startup(state: AppState) -> None:
     if state.settings.payments_provider == "mpesa":
+        problem = callback_base_problem(state.settings)
+        if problem is not None:
+            log.warning("mpesa_callback_base_unreachable", problem=problem,
+                        hint="set MATCHPOT_MPESA_CALLBACK_BASE_URL to a public https URL;"
+                        " Daraja cannot deliver callbacks here")
         state.spawn(reconcile_forever(state), "mpesa-reconcile")
 
 
