@@ -13,7 +13,7 @@ import pytest_asyncio
 from server.auth.tokens import issue_access_token
 from server.auth.users import get_or_create_user_by_phone
 from server.config import Settings
-from tests.fakes.daraja import FakeDaraja
+from tests.fakes.daraja import FakeDaraja, Recorded
 from tests.support import LiveServer, TestServices, run_server
 
 CALLBACK_TOKEN = "cb-" + "s" * 30
@@ -21,9 +21,54 @@ SHORTCODE = "174379"
 PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 
 
+STATUS_QUERY_PATH = "/mpesa/transactionstatus/v1/query"
+
+
+class FakeDarajaWithStatus(FakeDaraja):
+    """The shared fake plus Transaction Status (asynchronous: it only acknowledges; the
+    test delivers the result body from `b2c_status_result`, as Daraja would later)."""
+
+    def post(self, rec: Recorded) -> tuple[int, dict[str, Any]]:
+        if rec.path != STATUS_QUERY_PATH:
+            return super().post(rec)
+        auth = rec.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in self._tokens:
+            return 401, {"errorCode": "404.001.03", "errorMessage": "Invalid Access Token"}
+        body = rec.body if isinstance(rec.body, dict) else {}
+        return 200, {"OriginatorConversationID": f"status-{uuid.uuid4().hex[:8]}",
+                     "ConversationID": "AG_2024_status", "ResponseCode": "0",
+                     "ResponseDescription": "Accept the service request successfully.",
+                     "Echo": body.get("Occasion")}
+
+    def status_queries(self) -> list[Recorded]:
+        return self.calls(STATUS_QUERY_PATH)
+
+
+def b2c_status_result(
+    payout_originator_id: str, status: str, *, receipt: str | None = None, result_code: int = 0,
+) -> dict[str, Any]:
+    """A Transaction Status result body: the payout is named in ResultParameters and
+    echoed in ReferenceData (Occasion); the outer OriginatorConversationID is the query's."""
+    params: list[dict[str, Any]] = [
+        {"Key": "DebitPartyName", "Value": "600996 - Matchpot"},
+        {"Key": "OriginatorConversationID", "Value": payout_originator_id},
+        {"Key": "TransactionStatus", "Value": status},
+        {"Key": "ReceiptNo", "Value": receipt or ""},
+    ]
+    return {"Result": {
+        "ResultType": 0, "ResultCode": result_code,
+        "ResultDesc": "The service request is processed successfully.",
+        "OriginatorConversationID": f"status-{uuid.uuid4().hex[:8]}",
+        "ConversationID": "AG_2024_status", "TransactionID": receipt or "OAK0000000",
+        "ResultParameters": {"ResultParameter": params if result_code == 0 else []},
+        "ReferenceData": {"ReferenceItem": {"Key": "Occasion", "Value": payout_originator_id}},
+    }}
+
+
 @pytest.fixture(scope="module")
-def fake_daraja() -> Iterator[FakeDaraja]:
-    fake = FakeDaraja().start()
+def fake_daraja() -> Iterator[FakeDarajaWithStatus]:
+    fake = FakeDarajaWithStatus()
+    fake.start()
     yield fake
     fake.stop()
 

@@ -176,7 +176,17 @@ async def test_a_receipt_credits_only_once_across_requests(
     await deliver(stk_url(mpesa_server), stk_callback(first, 0, amount_kes=100, receipt=receipt))
     await deliver(stk_url(mpesa_server), stk_callback(second, 0, amount_kes=100, receipt=receipt))
     assert await available(ledger, player) == 10_000
-    assert (await request_row(mpesa_server, second))["state"] == "failed"
+    # the reused receipt changes nothing: the second request stays pending ...
+    row = await request_row(mpesa_server, second)
+    assert (row["state"], row["receipt"], row["transfer_id"]) == ("pending", None, None)
+    # ... so its own genuine callback still credits it, once
+    own_receipt = "ROWN" + uuid.uuid4().hex[:6].upper()
+    own = stk_callback(second, 0, amount_kes=100, receipt=own_receipt)
+    for _ in range(2):
+        await deliver(stk_url(mpesa_server), own)
+    assert await available(ledger, player) == 20_000
+    row = await request_row(mpesa_server, second)
+    assert (row["state"], row["receipt"]) == ("paid", own_receipt)
 
 
 async def test_unparseable_or_unknown_callbacks_are_acknowledged_and_ignored(

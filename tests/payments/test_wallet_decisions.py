@@ -76,8 +76,13 @@ async def test_mpesa_approval_starts_b2c_and_the_result_finishes_it(
     assert len(sent) == 1 and sent[0].body["Amount"] == 400
     still = await get_withdrawal(state, w.id)
     assert still is not None and still.state == "pending"  # not paid until M-Pesa says so
+    assert still.payout_account == "clearing:mpesa"  # off hold while the payout is in flight
     bal = await ledger.balance(player.owner, "KES")
-    assert (bal.posted_minor, bal.available_minor) == (100_000, 60_000)
+    assert (bal.posted_minor, bal.available_minor) == (60_000, 60_000)
+    async with mpesa_server.http() as client:  # the money is with M-Pesa: only it decides
+        r = await client.post(f"/admin/withdrawals/{w.id}/reject", headers=headers,
+                              json={"reason": "changed my mind"})
+    assert (r.status_code, r.json()["code"]) == (409, "payout_in_flight")
     oid = str(transfer_id(uuid.UUID(w.id), "b2c"))
     url = f"{mpesa_server.base_url}/payments/mpesa/b2c/result/{CALLBACK_TOKEN}"
     ok = await deliver(url, b2c_result(oid, 0, receipt="QW" + uuid.uuid4().hex[:8].upper(),

@@ -42,14 +42,22 @@ MAX_ATTEMPTS = 5
 POLL_INTERVAL_S = 1.0
 
 
+# The order a user's messages are answered in: their own timestamp (whole seconds),
+# then the delivery, then the position in that delivery's payload. Messages of one POST
+# share received_at, so without the position their order would be where rows land.
+PROCESSING_ORDER = "sent_at, received_at, position, wamid"
+
+
 async def persist(conn: DbConn, items: list[InboundMessage]) -> int:
-    """Insert new messages; return how many were new (duplicates insert nothing)."""
+    """Insert new messages with their position in the payload; return how many were new
+    (duplicates insert nothing)."""
     new = 0
-    for msg in items:
+    for position, msg in enumerate(items):
         inserted = await conn.fetchval(
-            "INSERT INTO wa_inbound (wamid, phone_e164, payload, sent_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (wamid) DO NOTHING RETURNING true",
+            "INSERT INTO wa_inbound (wamid, phone_e164, payload, sent_at, position)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (wamid) DO NOTHING RETURNING true",
             msg.wamid, msg.phone_e164, msg.as_json(), datetime.fromtimestamp(msg.sent_at_s, UTC),
+            position,
         )
         if inserted:
             new += 1
@@ -58,16 +66,19 @@ async def persist(conn: DbConn, items: list[InboundMessage]) -> int:
 
 
 async def claim(pool: asyncpg.Pool, limit: int = CLAIM_BATCH) -> list[asyncpg.Record]:
-    """Lease up to `limit` unprocessed rows, oldest first, skipping rows others hold."""
+    """Lease up to `limit` unprocessed rows, skipping rows others hold, and return them in
+    PROCESSING_ORDER (UPDATE ... RETURNING has no order of its own, hence the outer SELECT)."""
     return list(await pool.fetch(
-        """
-        UPDATE wa_inbound SET claimed_until = now() + make_interval(secs => $2),
-                              attempts = attempts + 1
-        WHERE wamid IN (
-            SELECT wamid FROM wa_inbound
-            WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-            ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING *
+        f"""
+        WITH claimed AS (
+            UPDATE wa_inbound SET claimed_until = now() + make_interval(secs => $2),
+                                  attempts = attempts + 1
+            WHERE wamid IN (
+                SELECT wamid FROM wa_inbound
+                WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                ORDER BY {PROCESSING_ORDER} LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING *)
+        SELECT * FROM claimed ORDER BY {PROCESSING_ORDER}
         """,
         limit, float(LEASE_S),
     ))
@@ -99,7 +110,7 @@ async def process_one(state: AppState, sender: Sender, row: asyncpg.Record) -> N
 
 
 async def _process_user(state: AppState, sender: Sender, rows: list[asyncpg.Record]) -> None:
-    for row in rows:  # one user's messages in the order they arrived
+    for row in rows:  # one user's messages in PROCESSING_ORDER (see claim)
         try:
             await process_one(state, sender, row)
         except Exception as exc:

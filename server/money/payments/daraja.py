@@ -174,3 +174,26 @@ class DarajaClient:
             raise DarajaError("provider_rejected", str(data.get("ResponseDescription") or
                                                        data.get("errorMessage") or "refused"))
         return data
+
+    async def b2c_status(self, originator_conversation_id: str) -> dict[str, Any]:
+        """Ask for the outcome of a B2C payout whose result never came (Transaction Status).
+
+        Asynchronous like B2C itself: the answer is only an acknowledgement and the status
+        arrives on the b2c/status callback. Our OriginatorConversationID names the payout,
+        and is also sent as `Occasion`, which Daraja echoes, so the result maps back to it.
+        """
+        s = self.settings
+        data = await self._post("/mpesa/transactionstatus/v1/query", {
+            "Initiator": s.mpesa_b2c_initiator,
+            "SecurityCredential": s.mpesa_b2c_security_credential,
+            "CommandID": "TransactionStatusQuery", "TransactionID": "",
+            "OriginatorConversationID": originator_conversation_id,
+            "PartyA": s.mpesa_b2c_shortcode or s.mpesa_shortcode, "IdentifierType": "4",
+            "ResultURL": self.callback_url("b2c/status"),
+            "QueueTimeOutURL": self.callback_url("b2c/status"),
+            "Remarks": "Payout reconciliation", "Occasion": originator_conversation_id,
+        })
+        if str(data.get("ResponseCode")) != "0":
+            raise DarajaError("provider_rejected", str(data.get("ResponseDescription") or
+                                                       data.get("errorMessage") or "refused"))
+        return data

@@ -8,8 +8,10 @@ is a 404 and changes nothing. A valid callback is always acknowledged with
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import Field
@@ -19,6 +21,7 @@ from starlette.routing import Route
 
 from server import metrics
 from server.auth.deps import require_admin, require_player
+from server.config import Settings
 from server.errors import ApiError
 from server.money.payments import b2c, mpesa
 from server.money.payments.reconcile import reconcile_forever
@@ -102,6 +105,24 @@ async def b2c_timeout(request: Request) -> Response:
     return await _b2c_callback(request, "b2c_timeout", b2c.record_b2c_timeout)
 
 
+async def b2c_status(request: Request) -> Response:
+    """A Transaction Status result (reconciliation asked): settles the payout it names
+    when M-Pesa knows the outcome; anything else changes nothing."""
+    state = _check_token(request)
+    body = await _json_body(request)
+    try:
+        status = mpesa.parse_b2c_status(body)
+    except mpesa.MpesaFormatError:
+        metrics.MPESA_CALLBACKS.labels("b2c_status", "invalid").inc()
+        return JSONResponse(ACCEPTED)
+    await record_callback(state, "b2c_status", status.payout_originator_id, body)
+    outcome = await b2c.apply_b2c_status(state, status)
+    metrics.MPESA_CALLBACKS.labels("b2c_status", outcome).inc()
+    log.info("mpesa_b2c_status", originator=status.payout_originator_id,
+             status=status.status, outcome=outcome)
+    return JSONResponse(ACCEPTED)
+
+
 class DepositBody(StrictBody):
     amount_minor: int = Field(gt=0)
 
@@ -147,14 +168,41 @@ routes = [
     Route("/payments/mpesa/stk/{token}", stk_callback, methods=["POST"]),
     Route("/payments/mpesa/b2c/result/{token}", b2c_result, methods=["POST"]),
     Route("/payments/mpesa/b2c/timeout/{token}", b2c_timeout, methods=["POST"]),
+    Route("/payments/mpesa/b2c/status/{token}", b2c_status, methods=["POST"]),
     Route("/payments/deposits", create_deposit, methods=["POST"]),
     Route("/payments/deposits/mpesa/{checkout_id}", deposit_status, methods=["GET"]),
     Route("/admin/payments/withdrawals/{id}/pay", pay_withdrawal, methods=["POST"]),
 ]
 
 
+def callback_base_problem(settings: Settings) -> str | None:
+    """Why Daraja could not call us back at the configured base URL, or None.
+
+    Daraja only calls public https URLs; with anything else every callback is lost and
+    deposits and payouts wait for reconciliation. Start-up still proceeds (a local
+    stand-in of Daraja, as in the tests, can call any URL), but says so loudly.
+    """
+    base = settings.mpesa_callback_base_url or settings.resolved_public_url
+    parts = urlsplit(base)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        return f"the M-Pesa callback base {base!r} is not https"
+    if host in ("localhost", "") or host.endswith((".localhost", ".local", ".internal")):
+        return f"the M-Pesa callback base {base!r} is not a public host"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return f"the M-Pesa callback base {base!r} is an IP address, not a public host name"
+
+
 async def startup(state: AppState) -> None:
     if state.settings.payments_provider == "mpesa":
+        problem = callback_base_problem(state.settings)
+        if problem is not None:
+            log.warning("mpesa_callback_base_unreachable", problem=problem,
+                        hint="set MATCHPOT_MPESA_CALLBACK_BASE_URL to a public https URL;"
+                        " Daraja cannot deliver callbacks here")
         state.spawn(reconcile_forever(state), "mpesa-reconcile")
 
 

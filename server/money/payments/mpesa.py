@@ -155,6 +155,59 @@ def parse_b2c_result(body: object) -> B2cResult:
         raise MpesaFormatError("invalid_callback", "Not a B2C result body.") from exc
 
 
+# Transaction Status values (ResultParameter "TransactionStatus") that settle a payout.
+STATUS_COMPLETED = "completed"
+STATUS_FAILED = frozenset({"failed", "declined", "cancelled", "expired", "reversed"})
+
+
+@dataclass(frozen=True, slots=True)
+class B2cStatus:
+    """A Transaction Status result about one of our payouts."""
+
+    payout_originator_id: str | None  # our B2C OriginatorConversationID, if it names one
+    result_code: int  # of the status query itself: 0 means the status below is known
+    result_desc: str
+    status: str | None  # TransactionStatus, lower case ("completed", "failed", ...)
+    receipt: str | None
+
+    def settled(self) -> bool | None:
+        """True: paid; False: confirmed not paid; None: unknown yet (ask again later)."""
+        if self.result_code != 0 or self.status is None:
+            return None
+        if self.status == STATUS_COMPLETED:
+            return True
+        return False if self.status in STATUS_FAILED else None
+
+
+def parse_b2c_status(body: object) -> B2cStatus:
+    """Read a Transaction Status result; the payout is named by the ResultParameter
+    OriginatorConversationID or, failing that, by the echoed Occasion."""
+    try:
+        r = body["Result"]  # type: ignore[index]
+        params = ((r.get("ResultParameters") or {}).get("ResultParameter")) or []
+        if isinstance(params, dict):
+            params = [params]
+        assert isinstance(params, list) and len(params) <= 64
+        kv = {p.get("Key"): p.get("Value") for p in params if isinstance(p, dict)}
+        refs = ((r.get("ReferenceData") or {}).get("ReferenceItem")) or []
+        if isinstance(refs, dict):
+            refs = [refs]
+        assert isinstance(refs, list) and len(refs) <= 16
+        ref = {i.get("Key"): i.get("Value") for i in refs if isinstance(i, dict)}
+        payout = kv.get("OriginatorConversationID") or ref.get("Occasion")
+        status = kv.get("TransactionStatus")
+        receipt = kv.get("ReceiptNo")
+        return B2cStatus(
+            payout_originator_id=str(payout)[:100] if payout else None,
+            result_code=_int(r["ResultCode"]),
+            result_desc=str(r.get("ResultDesc", ""))[:200],
+            status=str(status).strip().lower()[:40] if status else None,
+            receipt=str(receipt)[:40] if receipt else None,
+        )
+    except (KeyError, TypeError, ValueError, AssertionError, AttributeError) as exc:
+        raise MpesaFormatError("invalid_callback", "Not a Transaction Status body.") from exc
+
+
 def failure_text(result_code: int, result_desc: str) -> str:
     """A short sentence for the player about a failed payment."""
     if result_code == RESULT_CANCELLED:

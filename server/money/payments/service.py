@@ -231,8 +231,9 @@ async def apply_stk_result(
 ) -> str:
     """Settle one STK request: returns 'paid', 'failed', 'ignored' or 'unknown'.
 
-    Only a pending request changes, and only once: duplicates and late or
-    out-of-order results change nothing more (a late receipt is only recorded).
+    Only a pending request changes, and only once: duplicates, late or out-of-order
+    results and a receipt already used by another request change nothing more (a late
+    receipt is only recorded).
     A callback credits only with a receipt; an STK Query never carries one, so a
     query's confirmed success (ResultCode 0) credits without it. Credit, row update
     and the player's alert commit together.
@@ -277,14 +278,13 @@ async def apply_stk_result(
                         " result_desc = $2, receipt = $3, transfer_id = $4, updated_at = now()"
                         " WHERE id = $1", row["id"], result.result_desc, result.receipt, tid)
             except (IdempotencyConflict, asyncpg.UniqueViolationError):
+                # A receipt already credited to another request proves nothing about this
+                # one (a replayed or forged body): ignore it and leave the request pending,
+                # so its own genuine callback (or reconciliation) still settles it.
                 log.error("mpesa_receipt_reused", checkout=result.checkout_request_id,
                           receipt=result.receipt)
-                await conn.execute(
-                    "UPDATE mpesa_requests SET state = 'failed', result_code = 0,"
-                    " result_desc = 'receipt already used', updated_at = now() WHERE id = $1",
-                    row["id"])
                 metrics.MPESA_DEPOSITS.labels("receipt_reused").inc()
-                return "failed"
+                return "ignored"
             metrics.MPESA_DEPOSITS.labels("paid").inc()
             return "paid"
         code = result.result_code if result.result_code != 0 else -1  # 0 without a receipt

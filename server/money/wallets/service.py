@@ -87,6 +87,7 @@ class WithdrawalRequest:
     decided_by: str | None
     reason: str | None
     provider_ref: str | None
+    payout_account: str | None = None  # set once a provider payout took the money off hold
 
     def public(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ def _withdrawal(row: asyncpg.Record) -> WithdrawalRequest:
         hold_id=str(row["hold_id"]), created_at=row["created_at"],
         decided_at=row["decided_at"], decided_by=_opt_str(row["decided_by"]),
         reason=row["reason"], provider_ref=row["provider_ref"],
+        payout_account=row["payout_account"],
     )
 
 
@@ -403,16 +405,78 @@ async def _mark_withdrawal(
                     {"reason": reason})
 
 
+async def start_payout(
+    state: AppState, conn: DbConn, withdrawal_id: str, clearing: str
+) -> WithdrawalRequest:
+    """Take a pending withdrawal off hold before a provider is asked to pay it.
+
+    A hold expires after WITHDRAW_HOLD_TIMEOUT_S and the sweeper then gives the amount
+    back; if a payout were in flight at that moment, the player would have the cash and
+    the balance. So, inside the caller's transaction (which also records the payout),
+    the hold is posted and the amount moves to `clearing` (e.g. clearing:mpesa), where
+    nothing expires: only the provider's confirmed result moves it on
+    (`complete_withdrawal`). Calling it again is a replay and changes nothing.
+
+    Raises WalletError `already_decided`, or `withdrawal_expired` when the hold is gone
+    (then nothing was written; call `close_expired_withdrawal` outside this transaction).
+    """
+    assert clearing.startswith("clearing:") and clearing != WITHDRAW_CLEARING
+    row = await _locked_withdrawal(conn, withdrawal_id)
+    if row["state"] != "pending":
+        raise WalletError(409, "already_decided", f"This withdrawal was {row['state']}.")
+    if row["payout_account"] is not None:
+        if row["payout_account"] != clearing:
+            raise WalletError(409, "payout_in_flight",
+                              "This withdrawal is being paid by another provider.")
+        return _withdrawal(row)
+    w = _withdrawal(row)
+    common = {"withdrawal_id": w.id, "clearing": clearing}
+    moves = [
+        TransferRequest(
+            id=transfer_id(w.id, "post"), debit=ledger_owner(w.user_id), credit=WITHDRAW_CLEARING,
+            amount_minor=w.amount_minor, currency=w.currency, kind=TransferKind.POST,
+            pending_id=uuid.UUID(w.hold_id), code="withdrawal", meta=common,
+        ),
+        TransferRequest(
+            id=transfer_id(w.id, "payout_sent"), debit=WITHDRAW_CLEARING, credit=clearing,
+            amount_minor=w.amount_minor, currency=w.currency, code="withdrawal_payout_sent",
+            meta=common,
+        ),
+    ]
+    try:
+        async with conn.transaction():  # savepoint: a gone hold leaves the caller's txn usable
+            await state.ledger.apply(conn, moves)
+    except (HoldAlreadyResolved, HoldExpired, HoldNotFound) as exc:
+        raise WalletError(409, "withdrawal_expired",
+                          "This withdrawal's hold expired; the amount was released.") from exc
+    updated = await conn.fetchrow(
+        "UPDATE withdrawal_requests SET payout_account = $2 WHERE id = $1 RETURNING *",
+        row["id"], clearing,
+    )
+    assert updated is not None
+    return _withdrawal(updated)
+
+
+async def close_expired_withdrawal(state: AppState, withdrawal_id: str) -> None:
+    """Mark a pending withdrawal whose hold expired as failed (no money moves: the sweeper
+    gives, or gave, the amount back)."""
+    await _mark_withdrawal(state, withdrawal_id, "failed", None, "hold expired")
+
+
 async def complete_withdrawal(
     state: AppState, withdrawal_id: str, *, paid: bool, provider_ref: str | None,
     admin_id: str | None = None, reason: str | None = None,
 ) -> WithdrawalRequest:
     """Finish a pending withdrawal exactly once.
 
-    paid=True: the hold is posted and the money leaves (clearing -> world) in one batch.
-    paid=False: the hold is voided and the amount is available again; the request becomes
-    `rejected` when an admin decided, `failed` when a provider reported a failed payment.
-    Deciding again the same way returns the first result.
+    While the amount is a hold: paid=True posts the hold and the money leaves
+    (clearing -> world) in one batch; paid=False voids the hold.
+    Once a provider payout took it off hold (`payout_account`, see `start_payout`):
+    paid=True moves it clearing -> world; paid=False reverses it clearing -> player
+    (transfer id from the withdrawal, so a replayed failure returns it once). An admin
+    cannot reject such a withdrawal: the money is with the provider, whose result decides.
+    Not paid, the request becomes `rejected` when an admin decided, `failed` when a
+    provider reported a failed payment. Deciding again the same way returns the first result.
     """
     target: WithdrawalState = "approved" if paid else ("rejected" if admin_id else "failed")
     try:
@@ -426,7 +490,29 @@ async def complete_withdrawal(
             owner = user_account(w.user_id)
             wid = w.id
             common = {"withdrawal_id": wid}
-            if paid:
+            clearing = w.payout_account
+            if clearing is not None and not paid and admin_id is not None:
+                raise WalletError(
+                    409, "payout_in_flight",
+                    "This withdrawal is being paid out; the provider's result decides it.",
+                )
+            if clearing is not None and paid:
+                moves = [
+                    TransferRequest(
+                        id=transfer_id(wid, "payout"), debit=clearing, credit=WORLD,
+                        amount_minor=w.amount_minor, currency=w.currency, ext_ref=provider_ref,
+                        code="withdrawal_out", meta=common,
+                    ),
+                ]
+            elif clearing is not None:
+                moves = [
+                    TransferRequest(
+                        id=transfer_id(wid, "reversal"), debit=clearing, credit=owner,
+                        amount_minor=w.amount_minor, currency=w.currency,
+                        code="withdrawal_reversal", meta=common,
+                    ),
+                ]
+            elif paid:
                 moves = [
                     TransferRequest(
                         id=transfer_id(wid, "post"), debit=owner, credit=WITHDRAW_CLEARING,
