@@ -75,6 +75,8 @@ class LogCodes:
         return digits[:4], digits[-3:]
 
     def read(self) -> None:
+        if not self.path.exists():
+            return  # the server has not written anything yet
         with self.path.open("rb") as f:
             f.seek(self.offset)
             data = f.read()
