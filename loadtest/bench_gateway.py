@@ -4,11 +4,14 @@
 
 Run from the repository root with DATABASE_URL and REDIS_URL pointing at running
 servers (defaults: postgresql://postgres@127.0.0.1:5432/test, redis://127.0.0.1:6379/0).
-It creates a scratch database, starts one `matchpot serve` process on 127.0.0.1
-(per-connection rate limit raised so the limit is not what is measured), opens
-the connections from this process with the bare `websockets` client (msgpack,
-no compression), and drops the database and its Redis keys afterwards. Client
-and server share the machine's cores, so the figures are a floor.
+It creates a scratch database and imports no server code: a first `matchpot
+serve` at log level INFO lets the players log in over HTTP (loadtest/players.py),
+then the measured `matchpot serve` process starts on 127.0.0.1 at WARNING
+(per-connection rate limit raised so the limit is not what is measured). The
+connections are opened from this process with the bare `websockets` client
+speaking msgpack through `matchpot_client.wire` (no compression); the database
+and its Redis keys are dropped afterwards. Client and server share the
+machine's cores, so the figures are a floor.
 
 `--write` replaces the "## Websocket gateway" section of docs/benchmarks.md.
 """
@@ -21,9 +24,8 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import socket
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,24 +33,18 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import httpx
-import msgpack
+from matchpot_client import wire
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
+from loadtest import serve
+from loadtest.players import create_players
 from loadtest.report import cpu_model, replace_section
-from server.auth.tokens import issue_access_token
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 SECRET = "bench-secret-" + "z" * 32
 OPEN_CONCURRENCY = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_kib(pid: int) -> int:
@@ -66,19 +62,18 @@ def _pct(values: list[float], q: float) -> float:
 async def _open(url: str, token: str) -> tuple[ClientConnection, float]:
     started = time.perf_counter()
     ws = await connect(url, compression=None, open_timeout=30)
-    await ws.send(msgpack.packb({"t": "hello", "token": token}))
-    welcome = msgpack.unpackb(await ws.recv())
-    assert welcome["t"] == "welcome", welcome
+    await ws.send(wire.encode(wire.hello(token), "msgpack"))
+    wire.welcome_of(wire.decode(await ws.recv()))
     return ws, time.perf_counter() - started
 
 
 async def _pinger(ws: ClientConnection, until: float, latencies: list[float]) -> None:
-    rid = 0
+    rids = wire.RequestIds()
     while time.perf_counter() < until:
-        rid += 1
+        rid = rids.next()
         started = time.perf_counter()
-        await ws.send(msgpack.packb({"t": "ping", "rid": rid}))
-        while msgpack.unpackb(await ws.recv()).get("rid") != rid:
+        await ws.send(wire.encode(wire.frame("ping", rid), "msgpack"))
+        while wire.reply_rid(wire.decode(await ws.recv())) != rid:
             pass
         latencies.append(time.perf_counter() - started)
 
@@ -91,36 +86,27 @@ async def run(args: argparse.Namespace) -> str:
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f'CREATE DATABASE "{db_name}"')
     db_url = admin_url.rpartition("/")[0] + "/" + db_name
-    port = _free_port()
-    data_dir = tempfile.mkdtemp(prefix="mp-bench-ws-")
+    port = serve.free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="mp-bench-ws-"))
     env = dict(
-        os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, MATCHPOT_REDIS_PREFIX=prefix,
-        MATCHPOT_JWT_SECRET=SECRET, MATCHPOT_LOG_LEVEL="WARNING", MATCHPOT_DATA_DIR=data_dir,
-        MATCHPOT_WS_RATE_PER_S="100000", MATCHPOT_WS_RATE_BURST="100000",
-        MATCHPOT_WS_IDLE_TIMEOUT_S="600",
+        os.environ, **serve.SETUP_ENV, DATABASE_URL=db_url, REDIS_URL=redis_url,
+        MATCHPOT_REDIS_PREFIX=prefix, MATCHPOT_JWT_SECRET=SECRET, MATCHPOT_DATA_DIR=str(data_dir),
     )
-    proc = subprocess.Popen(  # noqa: ASYNC220  (started once, before any load is measured)
-        [sys.executable, "-m", "server", "serve", "--port", str(port)], env=env, cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    bench_env = dict(
+        env, MATCHPOT_LOG_LEVEL="WARNING", MATCHPOT_WS_RATE_PER_S="100000",
+        MATCHPOT_WS_RATE_BURST="100000", MATCHPOT_WS_IDLE_TIMEOUT_S="600",
     )
     sockets: list[ClientConnection] = []
+    proc = serve.start(env, data_dir / "setup-server.log", port)  # players log in (INFO)
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(600):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("server did not become ready")
-        pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
-        rows = await pool.fetch(
-            "INSERT INTO users (phone_e164, display_name)"
-            " SELECT '+2547' || lpad(g::text, 8, '0'), 'Bench ' || g"
-            " FROM generate_series(1, $1) g RETURNING id", args.connections,
-        )
-        await pool.close()
-        tokens = [issue_access_token(SECRET, str(r["id"]), "player", 3600) for r in rows]
+        await asyncio.to_thread(serve.wait_ready, port, proc)
+        players = await create_players(
+            f"http://127.0.0.1:{port}", data_dir / "setup-server.log", args.connections, 0,
+            "+254792", data_dir / "users.jsonl")
+        tokens = [p.token for p in players]
+        await asyncio.to_thread(serve.stop, proc)
+        proc = serve.start(bench_env, data_dir / "server.log", port)  # the measured one
+        await asyncio.to_thread(serve.wait_ready, port, proc)
         url = f"ws://127.0.0.1:{port}/ws"
         rss_before = _rss_kib(proc.pid)
         gate = asyncio.Semaphore(OPEN_CONCURRENCY)
@@ -145,9 +131,7 @@ async def run(args: argparse.Namespace) -> str:
         for ws in sockets:
             with contextlib.suppress(Exception):
                 await ws.close()
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
+        await asyncio.to_thread(serve.stop, proc, 30)
         await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         await admin.close()
         redis = Redis.from_url(redis_url)
@@ -155,6 +139,7 @@ async def run(args: argparse.Namespace) -> str:
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     n = args.connections
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -2,10 +2,15 @@
 
     python -m loadtest.capacity [--levels 250,500,1000,2000] [--step-s 20] [--write]
 
-The harness starts the services (DATABASE_URL / REDIS_URL if set, else embedded),
-a fresh database, and one `python -m server serve` subprocess pinned to CPU 0;
-it pins itself to CPU 1. Set-up (players, funds, tokens) imports server code;
-the traffic is raw `websockets` clients speaking msgpack, as a PWA would.
+The harness uses the Postgres and Redis servers of DATABASE_URL / REDIS_URL
+(default: postgresql://postgres@127.0.0.1:5432/test, redis://127.0.0.1:6379/0),
+makes a fresh database there, and runs `matchpot serve` as a subprocess pinned
+to CPU 0; it pins itself to CPU 1. It imports no server code: the players are
+made over HTTP (loadtest/players.py: OTP logins, approved deposits) by a first
+server process at log level INFO, then the measured server starts at WARNING.
+The traffic is raw `websockets` clients speaking msgpack through
+`matchpot_client.wire`, as a PWA would. The books are checked afterwards by
+`python -m benchmarks.check_books` (a subprocess).
 
 Every player loops: queue_join -> match_found -> room_join -> play the duel ->
 queue again. Questions are 1 s long (MATCHPOT_QUIZ_ANSWER_WINDOW_MS = 5 x 1000),
@@ -29,13 +34,11 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import os
 import random
 import re
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,10 +50,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgpack
+import asyncpg
+from matchpot_client import MatchpotError, wire
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from loadtest import serve
+from loadtest.players import create_players, ensure_admin
 from loadtest.report import cpu_model, replace_section
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,6 +64,7 @@ DOC = REPO / "docs" / "benchmarks.md"
 SECTION = "## Live duels"
 JWT_SECRET = "capacity-" + "k" * 40
 STAKE_MINOR = 10_000
+FUNDS_MINOR = 10_000_000  # a deposit within MATCHPOT_DEPOSIT_MAX_MINOR: 1,000 lost stakes
 P99_TARGET_MS = 100.0
 CONNECT_PER_S = 400
 MAX_PLAYERS = 9_000
@@ -74,14 +81,12 @@ QUIZ_ENV = {
 # -- small shared helpers (echo_ceiling.py uses them too) -----------------------------------
 
 
-def pack(frame: dict[str, Any]) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)  # type: ignore[no-any-return]
+def pack(frame: dict[str, Any]) -> bytes | str:
+    return wire.encode(frame, "msgpack")
 
 
 def unpack(data: bytes | str) -> dict[str, Any]:
-    value = msgpack.unpackb(data, raw=False) if isinstance(data, bytes) else json.loads(data)
-    assert isinstance(value, dict)
-    return value
+    return wire.decode(data)
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -113,10 +118,7 @@ def machine() -> str:
             f"load average at the end {load}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+free_port = serve.free_port
 
 
 class ProcStat:
@@ -190,7 +192,7 @@ class Player:
         self.rng = rng
         self.ws: ClientConnection | None = None
         self.user_id = ""
-        self.rid = 0
+        self.rids = wire.RequestIds()
         self.pending: dict[int, tuple[str, float, asyncio.Future[dict[str, Any]]]] = {}
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(256)
         self.room_id: str | None = None
@@ -201,18 +203,19 @@ class Player:
 
     async def start(self) -> None:
         self.ws = await connect(self.url, max_size=2**20, open_timeout=30, ping_interval=None)
-        await self.ws.send(pack({"t": "hello", "rid": 0, "token": self.token}))
-        welcome = unpack(await asyncio.wait_for(self.ws.recv(), 30))
-        if welcome["t"] != "welcome":
-            raise RuntimeError(f"no welcome: {welcome}")
+        await self.ws.send(pack(wire.hello(self.token)))
+        try:
+            welcome = wire.welcome_of(unpack(await asyncio.wait_for(self.ws.recv(), 30)))
+        except MatchpotError as exc:
+            raise RuntimeError(f"no welcome: {exc}") from None
         self.user_id = welcome["user"]["id"]
 
     async def request(self, t: str, **fields: Any) -> dict[str, Any]:
         assert self.ws is not None
-        self.rid += 1
+        rid = self.rids.next()
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.pending[self.rid] = (t, time.perf_counter(), fut)
-        await self.ws.send(pack({**fields, "t": t, "rid": self.rid}))
+        self.pending[rid] = (t, time.perf_counter(), fut)
+        await self.ws.send(pack(wire.frame(t, rid, **fields)))
         return await asyncio.wait_for(fut, 30)
 
     async def reader(self) -> None:
@@ -221,12 +224,13 @@ class Player:
             async for data in self.ws:
                 now = time.perf_counter()
                 frame = unpack(data)
-                rid = frame.get("rid")
-                if isinstance(rid, int) and rid in self.pending:
+                rid = wire.reply_rid(frame)
+                if rid is not None and rid in self.pending:
                     t, sent, fut = self.pending.pop(rid)
-                    if frame["t"] == "error":
-                        self.h.stats.error(str(frame.get("code")))
-                        fut.set_exception(RuntimeError(frame.get("code")))
+                    error = wire.error_of(frame)
+                    if error is not None:
+                        self.h.stats.error(error.code)
+                        fut.set_exception(RuntimeError(error.code))
                         continue
                     ms = (now - sent) * 1000
                     if t in ("ping", "quiz_answer"):
@@ -343,35 +347,35 @@ class Player:
 # -- set-up: services, server, players --------------------------------------------------------
 
 
+ADMIN_DB_URL = "postgresql://postgres@127.0.0.1:5432/test"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
 @contextlib.contextmanager
-def services(tmp: Path) -> Iterator[tuple[str, str]]:
-    """(database_url, redis_url): a fresh database on the configured or an embedded server."""
-    import asyncpg
-
-    from server.embedded import start_services
-
-    svc = start_services(os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL"), tmp)
+def services() -> Iterator[tuple[str, str]]:
+    """(database_url, redis_url): a fresh database on the configured Postgres, dropped after."""
+    admin_url = os.environ.get("DATABASE_URL", ADMIN_DB_URL)
     name = f"mp_capacity_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(svc.database_url)
+        conn = await asyncpg.connect(admin_url)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = svc.database_url.partition("?")[0].rpartition("/")[0]
+    base = admin_url.partition("?")[0].rpartition("/")[0]
     try:
-        yield f"{base}/{name}", svc.redis_url
+        yield f"{base}/{name}", os.environ.get("REDIS_URL", LOCAL_REDIS_URL)
     finally:
         with contextlib.suppress(Exception):
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        svc.stop()
 
 
 def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(serve.SETUP_ENV)
     env.update(QUIZ_ENV)
     env.update(DATABASE_URL=db, REDIS_URL=redis, MATCHPOT_DATA_DIR=str(data_dir),
                MATCHPOT_JWT_SECRET=JWT_SECRET, MATCHPOT_REDIS_PREFIX=prefix,
@@ -379,45 +383,40 @@ def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int) -> d
     return env
 
 
+def _pinned_server() -> None:
+    pin_to(0)
+    raise_open_files()
+
+
 def start_server(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`python -m server serve` pinned to CPU 0 with a raised open-files limit."""
-
-    def prepare() -> None:
-        pin_to(0)
-        raise_open_files()
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve"], cwd=REPO, env=env, preexec_fn=prepare,
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    return proc
+    """`matchpot serve` pinned to CPU 0 with a raised open-files limit."""
+    return serve.start(env, log, int(env["MATCHPOT_PORT"]), preexec_fn=_pinned_server)
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500:
-                return
-        time.sleep(0.3)
-    raise RuntimeError("the server did not start in time")
-
-
-def make_players(env: dict[str, str], count: int, out: Path) -> list[str]:
-    from loadtest.setup_users import create_users
-
-    saved = dict(os.environ)
-    os.environ.update(env)
+def make_players(env: dict[str, str], count: int, tmp: Path) -> list[str]:
+    """`count` funded players made over HTTP by a server at log level INFO (then stopped)."""
+    setup_env = dict(env, MATCHPOT_LOG_LEVEL="INFO")
+    log = tmp / "setup-server.log"
+    ensure_admin(setup_env, "capacity-finance", "capacity-finance-password")
+    proc = serve.start(setup_env, log, int(env["MATCHPOT_PORT"]))
     try:
-        asyncio.run(create_users(count, 100_000_000, "+254791", 8 * 3600, out))
+        serve.wait_ready(int(env["MATCHPOT_PORT"]), proc)
+        players = asyncio.run(create_players(
+            f"http://127.0.0.1:{env['MATCHPOT_PORT']}", log, count, FUNDS_MINOR, "+254791",
+            tmp / "users.jsonl", admin_username="capacity-finance",
+            admin_password="capacity-finance-password"))
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return [json.loads(line)["token"] for line in out.read_text().splitlines()]
+        serve.stop(proc)
+    return [p.token for p in players]
+
+
+def check_books(db: str, wait_s: float) -> int:
+    """`python -m benchmarks.check_books` (the ledger's own invariants): its exit status."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.check_books", "--database-url", db,
+         "--wait-s", str(wait_s)], cwd=REPO, check=False, timeout=wait_s + 120,
+    )
+    return done.returncode
 
 
 # -- the ramp --------------------------------------------------------------------------------
@@ -580,35 +579,29 @@ def main() -> int:
 
     command = "python -m loadtest.capacity " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="mp-capacity-") as tmp_name, \
-            services(Path(tmp_name)) as (db, redis):
+            services() as (db, redis):
         tmp = Path(tmp_name)
         port = free_port()
         env = server_env(db, redis, tmp / "data", f"mpcap{uuid.uuid4().hex[:6]}", port)
         (tmp / "data").mkdir()
         print(f"[capacity] creating {2 * levels[-1]} players", flush=True)
-        tokens = make_players(env, 2 * levels[-1], tmp / "users.jsonl")
+        tokens = make_players(env, 2 * levels[-1], tmp)
         log = tmp / "server.log"
         proc = start_server(env, log)
         try:
-            wait_ready(port, proc)
+            serve.wait_ready(port, proc)
             results, limit = uvloop.run(ramp(
                 f"ws://127.0.0.1:{port}/ws", tokens, levels, args.warmup_s, args.step_s,
                 ProcStat(proc.pid), args.max_s))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            serve.stop(proc)
             tail = log.read_text(errors="replace").splitlines()[-15:]
             if proc.returncode not in (0, -signal.SIGTERM):
                 print("\n".join(tail))
-        from loadtest.check_books import check
-
-        books = asyncio.run(check(db, 60))
+        books = check_books(db, 60)
     text = report(results, limit, command)
     verdict = "ok" if books == 0 else "FAILED"
-    text += f"\nBooks after the run (`loadtest/check_books.py`): {verdict}.\n"
+    text += f"\nBooks after the run (`benchmarks/check_books.py`): {verdict}.\n"
     print(text)
     if args.write:
         replace_live_duels(capacity=text)

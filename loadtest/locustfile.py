@@ -19,6 +19,9 @@ request type "WS":
 
 A bot cannot know the right answer (the server reveals it only after the
 question closes), so it guesses one of the offered choices after a short think.
+
+Users speak the protocol through `matchpot_client.gevent_transport` (the client
+package's wire module over `websocket-client` in greenlets).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ from typing import Any
 
 import gevent
 from locust import User, between, events, task
-
-from loadtest.ws_gevent import GeventPlayer, WsError
+from matchpot_client import MatchpotError
+from matchpot_client.gevent_transport import GeventConnection
 
 TOKENS_FILE = Path(os.environ.get("MATCHPOT_LOAD_TOKENS", "loadtest/reports/users.jsonl"))
 STAKE_MINOR = int(os.environ.get("MATCHPOT_LOAD_STAKE_MINOR", "10000"))
@@ -77,12 +80,12 @@ class DuelPlayer(User):
         assert self.host, "pass --host http://127.0.0.1:8000"
         ws_url = "ws" + self.host.rstrip("/").removeprefix("http") + "/ws"
         self.rng = random.Random()
-        self.player = GeventPlayer(ws_url, next_token())
+        self.player = GeventConnection(ws_url, next_token())
         started = time.perf_counter()
         try:
             self.player.connect()
             fire("hello", (time.perf_counter() - started) * 1000)
-        except (WsError, OSError) as exc:
+        except (MatchpotError, OSError) as exc:
             fire("hello", (time.perf_counter() - started) * 1000, exc)
             raise
 
@@ -90,7 +93,7 @@ class DuelPlayer(User):
         # Leave the queue so a stake held for a match that will never be played comes back now.
         try:
             self.player.request("queue_leave")
-        except WsError:
+        except MatchpotError:
             pass  # not queued (or already gone): nothing is held for a queue
         self.player.close()
 
@@ -99,41 +102,43 @@ class DuelPlayer(User):
         p = self.player
         try:
             queued_at = time.perf_counter()
-            _, ms = p.request("queue_join", game="quiz", stake_minor=STAKE_MINOR)
-            fire("queue_join", ms)
-        except WsError as exc:
+            p.request("queue_join", game="quiz", stake_minor=STAKE_MINOR)
+            fire("queue_join", (time.perf_counter() - queued_at) * 1000)
+        except MatchpotError as exc:
             fire("queue_join", 0, exc)
             return
         try:
-            found = p.next_of({"match_found", "queue_timeout"}, MATCH_TIMEOUT_S)
-        except WsError as exc:
+            found = p.next_of({"match_found", "queue_timeout"}, timeout=MATCH_TIMEOUT_S)
+        except MatchpotError as exc:
             fire("time_to_match", (time.perf_counter() - queued_at) * 1000, exc)
             return
         matched_at = time.perf_counter()
         if found["t"] == "queue_timeout":
-            fire("time_to_match", (matched_at - queued_at) * 1000, WsError("queue_timeout"))
+            fire("time_to_match", (matched_at - queued_at) * 1000,
+                 MatchpotError("queue_timeout", "no opponent in time"))
             return
         fire("time_to_match", (matched_at - queued_at) * 1000)
         room_id = str(found["room_id"])
         try:
-            _, ms = p.request("room_join", room_id=room_id, seat_token=found["seat_token"])
-            fire("room_join", ms)
+            started = time.perf_counter()
+            p.request("room_join", room_id=room_id, seat_token=found["seat_token"])
+            fire("room_join", (time.perf_counter() - started) * 1000)
             result = self._play(room_id)
-        except WsError as exc:
+        except MatchpotError as exc:
             fire("duel", (time.perf_counter() - matched_at) * 1000, exc)
             return
         duel_ms = (time.perf_counter() - matched_at) * 1000
         if result["t"] == "quiz_result":
             fire("duel", duel_ms)
         else:
-            fire("duel", duel_ms, WsError("room_aborted", str(result.get("reason"))))
+            fire("duel", duel_ms, MatchpotError("room_aborted", str(result.get("reason"))))
 
     def _play(self, room_id: str) -> dict[str, Any]:
         p = self.player
         deadline = time.monotonic() + DUEL_TIMEOUT_S
         for _ in range(MAX_EVENTS_PER_DUEL):
             frame = p.next_of({"quiz_question", "quiz_result", "room_aborted"},
-                              max(0.01, deadline - time.monotonic()))
+                              timeout=max(0.01, deadline - time.monotonic()))
             if frame.get("room_id") not in (None, room_id):
                 continue
             if frame["t"] != "quiz_question":
@@ -144,11 +149,12 @@ class DuelPlayer(User):
                 continue  # a stale question (its window closed while this user was busy)
             gevent.sleep(min(left_s, self.rng.uniform(*THINK_S)))
             try:
-                _, ms = p.request("quiz_answer", room_id=room_id, index=frame["index"],
-                                  choice=self.rng.randrange(len(choices)))
-                fire("quiz_answer", ms)
-            except WsError as exc:
+                started = time.perf_counter()
+                p.request("quiz_answer", room_id=room_id, index=frame["index"],
+                          choice=self.rng.randrange(len(choices)))
+                fire("quiz_answer", (time.perf_counter() - started) * 1000)
+            except MatchpotError as exc:
                 fire("quiz_answer", 0, exc)
-                if exc.code in ("closed", "timeout"):
+                if exc.code in ("disconnected", "closed", "timeout"):
                     raise
-        raise WsError("too_many_events", "the duel sent more frames than a duel has")
+        raise MatchpotError("too_many_events", "the duel sent more frames than a duel has")

@@ -1,85 +1,67 @@
-"""Create and fund load-test players and write their access tokens to a file (set-up only).
+"""Create and fund load-test players on a running server and write their access tokens.
 
-    python -m loadtest.setup_users --count 4000 --out loadtest/reports/users.jsonl
+    python -m loadtest.setup_users --count 400 --server-log /tmp/mp-load/server.log \
+        --out loadtest/reports/users.jsonl [--base-url http://127.0.0.1:8000]
 
-Reads the same environment as the server (DATABASE_URL, MATCHPOT_DATA_DIR or
-MATCHPOT_JWT_SECRET), so the tokens it mints are valid on that server. Each
-player gets `--funds-minor` from `world` through the ledger with a deterministic
-transfer id, so running it twice funds nobody twice. Output: one JSON object per
-line, {"user_id", "phone", "token"}. The load itself never imports server code.
+Everything goes through the server's HTTP API with `matchpot_client`, as
+loadtest/players.py describes: players log in with one-time codes read from the
+server's log (`--server-log`: where the server's output goes; it must run with
+`MATCHPOT_LOG_LEVEL=INFO` and the `log` OTP sender), and each gets
+`--funds-minor` through a deposit that a finance admin approves. The admin is
+made with `matchpot admin create` in this environment (the server's
+DATABASE_URL) unless `--no-create-admin`. Running it twice funds nobody twice.
+Output: one JSON object per line, {"user_id", "phone", "token", "refresh_token"}.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
+import sys
 from pathlib import Path
 
-MAX_USERS = 50_000
-BATCH = 200
+from matchpot_client import MatchpotError
 
-
-async def create_users(
-    count: int, funds_minor: int, phone_prefix: str, ttl_s: int, out: Path
-) -> int:
-    """Create (or reuse) `count` players, fund each once, write their tokens; returns the count."""
-    from ledger import Ledger, TransferRequest, transfer_id
-    from server.auth.tokens import issue_access_token
-    from server.auth.users import get_or_create_user_by_phone
-    from server.config import Settings
-    from server.db import create_pool
-    from server.migrate import migrate
-
-    assert 1 <= count <= MAX_USERS and funds_minor >= 0 and ttl_s > 0
-    settings = Settings()
-    if not settings.database_url:
-        raise SystemExit("set DATABASE_URL to the server's database")
-    secret = settings.resolved_jwt_secret()
-    pool = await create_pool(settings.database_url, min_size=2, max_size=8)
-    try:
-        async with pool.acquire() as conn:
-            await migrate(conn)  # type: ignore[arg-type]  # a pool proxy is a Connection
-        ledger = Ledger(pool)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as f:
-            for start in range(0, count, BATCH):
-                idx = range(start, min(count, start + BATCH))
-                phones = [f"{phone_prefix}{i:06d}" for i in idx]
-                users = await asyncio.gather(
-                    *(get_or_create_user_by_phone(pool, p) for p in phones))
-                if funds_minor:
-                    await ledger.batch([
-                        TransferRequest(
-                            id=transfer_id("loadtest-funds", u.id, str(funds_minor)),
-                            debit="world", credit=f"user:{u.id}", amount_minor=funds_minor,
-                            currency=settings.currency, code="deposit",
-                        ) for u in users
-                    ])
-                for u in users:
-                    token = issue_access_token(secret, u.id, "player", ttl_s)
-                    f.write(json.dumps({"user_id": u.id, "phone": u.phone_e164,
-                                        "token": token}) + "\n")
-    finally:
-        await pool.close()
-    return count
+from loadtest.players import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    MAX_PLAYERS,
+    create_players,
+    ensure_admin,
+)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--server-log", type=Path, required=True,
+                        help="the file the server's output goes to (login codes are read there)")
     parser.add_argument("--funds-minor", type=int, default=10_000_000,
-                        help="credited once per player (default 100,000.00)")
+                        help="deposited once per player (default 100,000.00; at most the"
+                             " server's MATCHPOT_DEPOSIT_MAX_MINOR)")
     parser.add_argument("--phone-prefix", default="+254790",
                         help="players are <prefix>000000, <prefix>000001, ... (Kenyan mobiles)")
-    parser.add_argument("--ttl-s", type=int, default=4 * 3600, help="token lifetime")
+    parser.add_argument("--admin-username", default=ADMIN_USERNAME)
+    parser.add_argument("--admin-password",
+                        default=os.environ.get("MATCHPOT_ADMIN_PASSWORD", ADMIN_PASSWORD))
+    parser.add_argument("--no-create-admin", action="store_true",
+                        help="the finance admin exists already (no `matchpot admin create`)")
     parser.add_argument("--out", type=Path, default=Path("loadtest/reports/users.jsonl"))
     args = parser.parse_args()
-    if not 1 <= args.count <= MAX_USERS:
-        parser.error(f"--count must be 1..{MAX_USERS}")
-    n = asyncio.run(create_users(args.count, args.funds_minor, args.phone_prefix, args.ttl_s,
-                                 args.out))
-    print(f"{n} players written to {args.out}")
+    if not 1 <= args.count <= MAX_PLAYERS:
+        parser.error(f"--count must be 1..{MAX_PLAYERS}")
+    if args.funds_minor and not args.no_create_admin:
+        ensure_admin(None, args.admin_username, args.admin_password)
+    try:
+        players = asyncio.run(create_players(
+            args.base_url, args.server_log, args.count, args.funds_minor, args.phone_prefix,
+            args.out, admin_username=args.admin_username, admin_password=args.admin_password))
+    except MatchpotError as exc:
+        print(f"error: {exc.code}: {exc.msg}", file=sys.stderr)
+        return 1
+    print(f"{len(players)} players written to {args.out}")
     return 0
 
 

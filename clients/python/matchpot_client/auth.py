@@ -19,7 +19,8 @@ class Session:
     user: dict[str, Any]
 
 
-def _raise_for(response: httpx.Response) -> None:
+def raise_for(response: httpx.Response) -> None:
+    """MatchpotError(code, msg, status) for an HTTP error with the API's `{code, msg}` body."""
     if response.status_code < 400:
         return
     try:
@@ -38,17 +39,17 @@ class AuthApi:
 
     async def request_otp(self, phone: str) -> dict[str, Any]:
         response = await self._http.post("/auth/otp/request", json={"phone": phone})
-        _raise_for(response)
+        raise_for(response)
         return dict(response.json())
 
     async def verify_otp(self, phone: str, code: str) -> Session:
         response = await self._http.post("/auth/otp/verify", json={"phone": phone, "code": code})
-        _raise_for(response)
+        raise_for(response)
         return _session(response.json())
 
     async def refresh(self, refresh_token: str) -> Session:
         response = await self._http.post("/auth/refresh", json={"refresh_token": refresh_token})
-        _raise_for(response)
+        raise_for(response)
         return _session(response.json())
 
 

@@ -28,14 +28,14 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from matchpot_client import wire
 from matchpot_client.auth import AuthApi, Session
-from matchpot_client.codec import Codec, decode, encode
 from matchpot_client.errors import MatchpotError
+from matchpot_client.wire import NO_RECONNECT_CODES, Codec, decode, encode
 
 __all__ = ["MatchpotClient", "ReconnectHook"]
 
-VERSION = "matchpot-client/0.1"
-NO_RECONNECT_CODES = frozenset({1008, 4001})  # refused or replaced: reconnecting would loop
+VERSION = wire.CLIENT_VERSION
 MAX_IN_FLIGHT = 256
 ReconnectHook = Callable[[dict[str, Any]], Awaitable[None] | None]
 
@@ -74,7 +74,7 @@ class MatchpotClient:
         self._ws: ClientConnection | None = None
         self._events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(events_max)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._next_rid = 0
+        self._rids = wire.RequestIds()
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconnect_hooks: list[ReconnectHook] = []
         self._closed = False
@@ -142,12 +142,11 @@ class MatchpotClient:
             raise MatchpotError("disconnected", "Not connected.")
         if len(self._pending) >= MAX_IN_FLIGHT:
             raise MatchpotError("too_many_requests", "Too many requests are awaiting replies.")
-        self._next_rid += 1
-        rid = self._next_rid
+        rid = self._rids.next()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         try:
-            await ws.send(encode({**fields, "t": t, "rid": rid}, self.codec))
+            await ws.send(encode(wire.frame(t, rid, **fields), self.codec))
             async with asyncio.timeout(timeout or self.request_timeout_s):
                 return await future
         except TimeoutError:
@@ -161,7 +160,7 @@ class MatchpotClient:
         """Send a frame without waiting for anything."""
         if self._ws is None:
             raise MatchpotError("disconnected", "Not connected.")
-        await self._ws.send(encode({**fields, "t": t}, self.codec))
+        await self._ws.send(encode(wire.frame(t, **fields), self.codec))
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Every event in arrival order; ends when the client is closed for good."""
@@ -212,25 +211,22 @@ class MatchpotClient:
 
     async def _open(self, *, refresh_on_expiry: bool) -> dict[str, Any]:
         assert self.session is not None
-        ws = await connect(self.ws_url, max_size=2**22, open_timeout=self.request_timeout_s)
+        ws = await connect(
+            self.ws_url, max_size=wire.MAX_INCOMING_FRAME_BYTES, open_timeout=self.request_timeout_s
+        )
         try:
-            hello = {"t": "hello", "rid": 0, "token": self.session.access_token, "client": VERSION}
-            await ws.send(encode(hello, self.codec))
+            await ws.send(encode(wire.hello(self.session.access_token), self.codec))
             async with asyncio.timeout(self.request_timeout_s):
-                frame = decode(await ws.recv())
+                frame = wire.welcome_of(decode(await ws.recv()))
+        except MatchpotError as exc:
+            await ws.close()
+            if exc.code == "token_expired" and refresh_on_expiry and self.session.refresh_token:
+                await self.refresh()
+                return await self._open(refresh_on_expiry=False)
+            raise
         except BaseException:
             await ws.close()
             raise
-        if frame["t"] == "error":
-            await ws.close()
-            code = str(frame.get("code"))
-            if code == "token_expired" and refresh_on_expiry and self.session.refresh_token:
-                await self.refresh()
-                return await self._open(refresh_on_expiry=False)
-            raise MatchpotError(code, str(frame.get("msg", "")))
-        if frame["t"] != "welcome":
-            await ws.close()
-            raise MatchpotError("bad_welcome", f"Expected 'welcome', got {frame['t']!r}.")
         self._ws = ws
         self.welcome = frame
         self.close_code = self.close_reason = None
@@ -263,13 +259,12 @@ class MatchpotClient:
                     frame = decode(data)
                 except ValueError:
                     continue
-                rid = frame.get("rid")
-                future = self._pending.get(rid) if isinstance(rid, int) else None
+                rid = wire.reply_rid(frame)
+                future = self._pending.get(rid) if rid is not None else None
                 if future is not None and not future.done():
-                    if frame["t"] == "error":
-                        future.set_exception(
-                            MatchpotError(str(frame.get("code")), str(frame.get("msg", "")))
-                        )
+                    error = wire.error_of(frame)
+                    if error is not None:
+                        future.set_exception(error)
                     else:
                         future.set_result(frame)
                     continue

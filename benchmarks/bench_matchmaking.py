@@ -1,6 +1,6 @@
 """Matchmaking benchmark: Redis pairing throughput and join-to-match latency.
 
-    python -m loadtest.bench_matchmaking [--tickets 20000] [--latency-pairs 1000] [--write]
+    python -m benchmarks.bench_matchmaking [--tickets 20000] [--latency-pairs 1000] [--write]
 
 Run from the repository root. Uses REDIS_URL if set, else starts an embedded
 redis-server in a temporary directory. Figures:
@@ -269,7 +269,7 @@ async def run(args: argparse.Namespace, url: str) -> str:
     finally:
         await delete_prefix(probe, prefix)
         await probe.aclose()
-    command = "python -m loadtest.bench_matchmaking " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_matchmaking " + " ".join(sys.argv[1:])
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join([
         "## Matchmaking",

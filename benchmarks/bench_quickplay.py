@@ -1,6 +1,6 @@
 """Quick-games benchmark: fair draws per second and bets committed per second.
 
-    python -m loadtest.bench_quickplay [--players 50] [--bets 2000] [--concurrency 32] [--write]
+    python -m benchmarks.bench_quickplay [--players 50] [--bets 2000] [--concurrency 32] [--write]
 
 Run from the repository root. Uses DATABASE_URL / REDIS_URL if set, else starts
 embedded Postgres/Redis in a temporary directory; a fresh database is created
@@ -133,7 +133,7 @@ def main() -> None:
     lat.sort()
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-    command = "python -m loadtest.bench_quickplay " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_quickplay " + " ".join(sys.argv[1:])
     text = (
         f"{SECTION}\n\n"
         f"- command: `{command.strip()}`\n"

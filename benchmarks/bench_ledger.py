@@ -1,6 +1,6 @@
 """Ledger throughput and latency, next to two ceilings measured in the same run.
 
-    python loadtest/bench_ledger.py --seconds 10
+    python benchmarks/bench_ledger.py --seconds 10
 
 Starts an embedded Postgres unless DATABASE_URL is set; works in a fresh database of its own
 and drops it afterwards. Measures, with synchronous_commit on:
@@ -308,7 +308,7 @@ def write_section(path: Path, label: str, block: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     head = (
         "## Ledger\n\nThe ledger against its ceilings, measured in the same run; produced by"
-        " `loadtest/bench_ledger.py`. Targets: >= 20,000 transfers/s batched, >= 5,000/s"
+        " `benchmarks/bench_ledger.py`. Targets: >= 20,000 transfers/s batched, >= 5,000/s"
         " single at 8 connections with p99 < 10 ms. The box is shared with other test"
         " suites (see each run's load average), so compare the ratios to the ceilings"
         " rather than absolute figures across runs.\n\n"
@@ -354,7 +354,7 @@ async def run(dsn_admin: str, label: str, args: argparse.Namespace) -> None:
         results += await bench_bare(dsn, args.accounts, args.seconds)
         tps = await asyncio.to_thread(pgbench, dsn, args.seconds)
         print(f"pgbench TPC-B: {tps:,.0f} TPS")
-        command = "python loadtest/bench_ledger.py " + " ".join(sys.argv[1:])
+        command = "python benchmarks/bench_ledger.py " + " ".join(sys.argv[1:])
         if os.environ.get("DATABASE_URL"):
             command = "DATABASE_URL=<server> " + command
         if not args.no_write:

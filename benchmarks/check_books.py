@@ -1,6 +1,6 @@
 """After a load run: the ledger's invariants hold and no stake is left on hold.
 
-    DATABASE_URL=postgresql://... python -m loadtest.check_books [--wait-s 60]
+    DATABASE_URL=postgresql://... python -m benchmarks.check_books [--wait-s 60]
 
 Exits 0 when `Ledger.check_invariants()` passes and no pending transfer is
 unresolved; otherwise prints what is wrong and exits 1. `--wait-s` polls (once

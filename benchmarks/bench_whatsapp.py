@@ -1,6 +1,6 @@
 """WhatsApp channel benchmark: command parsing, webhook intake and replies end to end.
 
-    python -m loadtest.bench_whatsapp [--users 200] [--messages 2000] [--concurrency 32] [--write]
+    python -m benchmarks.bench_whatsapp [--users 200] [--messages 2000] [--concurrency 32] [--write]
 
 Run from the repository root. Uses DATABASE_URL / REDIS_URL if set, else starts
 embedded Postgres/Redis in a temporary directory; a fresh database is created
@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from loadtest.bench_quickplay import drop_database, with_fresh_database
+from benchmarks.bench_quickplay import drop_database, with_fresh_database
 from loadtest.report import cpu_model, replace_section
 from server.app import create_app
 from server.channels.whatsapp.commands import parse
@@ -168,7 +168,7 @@ def main() -> None:
                 asyncio.run(drop_database(base, name))
         finally:
             base.stop()
-    command = "python -m loadtest.bench_whatsapp " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_whatsapp " + " ".join(sys.argv[1:])
     text = (
         f"{SECTION}\n\n"
         f"- command: `{command.strip()}`\n"
