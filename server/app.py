@@ -31,6 +31,7 @@ from server.errors import EXCEPTION_HANDLERS
 from server.gateway.events import LedgerCommitFanout
 from server.migrate import migrate
 from server.state import AppState
+from server.web_security import SecurityHeaders
 
 log = structlog.get_logger(__name__)
 
@@ -162,5 +163,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext), Middleware(SecurityHeaders)],
     )

@@ -7,13 +7,50 @@ import asyncio
 import getpass
 import os
 import sys
+from typing import Any
 
 from server.config import Settings
 
+HTTP_CONCURRENCY_MARGIN = 1024  # HTTP requests and handshakes on top of the websocket cap
 
-def _serve(args: argparse.Namespace) -> int:
+
+def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> Any:
+    """The uvicorn configuration `matchpot serve` runs with, limits included.
+
+    Headers must arrive within `http_header_timeout_s` and fit `http_max_header_bytes`
+    (server/http_limits.py: uvicorn alone never times out a half-sent request or
+    handshake); idle keep-alive connections close after `http_keep_alive_s`;
+    connections plus in-flight requests are capped (`http_limit_concurrency`, default
+    the websocket cap plus a margin, so the gateway's own `server_full` answers first).
+    Client addresses come from X-Forwarded-For only when the peer is trusted
+    (uvicorn's FORWARDED_ALLOW_IPS, default 127.0.0.1): the per-IP limits rely on it.
+    """
     import uvicorn
 
+    from server.http_limits import guarded_http_protocol
+
+    http_protocol = guarded_http_protocol(
+        settings.http_header_timeout_s, settings.http_max_header_bytes
+    )
+    values: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        http=http_protocol or "auto",
+        ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_interval_s,
+        ws_per_message_deflate=False,  # small frames: compression costs more CPU than it saves
+        loop="uvloop" if sys.platform != "win32" else "asyncio", access_log=False,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=settings.http_keep_alive_s,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        limit_concurrency=settings.http_limit_concurrency
+        or settings.ws_max_connections + HTTP_CONCURRENCY_MARGIN,
+        server_header=False,  # do not advertise the server software and version
+    )
+    values.update(overrides)
+    return uvicorn.Config(app, **values)
+
+
+def _serve(args: argparse.Namespace) -> int:
     from server import logs
     from server.app import create_app
 
@@ -26,14 +63,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-        ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,
-        ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_interval_s,
-        ws_per_message_deflate=False,  # small frames: compression costs more CPU than it saves
-        loop="uvloop" if sys.platform != "win32" else "asyncio", access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    config = uvicorn_config(app, settings)
+    logs.install_secret_filter()  # again: uvicorn.Config has just (re)configured its loggers
     draining_server(config).run()
     return 0
 

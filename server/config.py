@@ -134,6 +134,28 @@ class Settings(BaseSettings):
     ws_ping_interval_s: float = 20.0
     ws_max_connections: int = 15_000
 
+    # Abuse limits and hardening (docs/api.md "Limits and hardening").
+    # Admin login: attempts are counted before the password is hashed, per name and per
+    # client IP; a successful login gives its attempt back.
+    admin_login_max_per_name: int = 10
+    admin_login_max_per_ip: int = 30
+    admin_login_window_s: int = 900
+    admin_login_hash_concurrency: int = 2  # argon2 verifications at once (64 MiB each)
+    # Login codes requested per client IP per window (each one costs a message).
+    otp_ip_max: int = 20
+    otp_ip_window_s: int = 600
+    # /metrics: with a token, `Authorization: Bearer <token>` is required; without one,
+    # only loopback clients are answered.
+    metrics_token: str = ""
+    # Extra CSP connect-src sources (space separated), e.g. other nodes' wss:// origins.
+    csp_connect_src: str = ""
+    # HTTP server limits (uvicorn): a request's headers must arrive within the timeout and
+    # stay under the size; idle keep-alive connections close; concurrency 0 = ws cap + 1024.
+    http_header_timeout_s: float = 10.0
+    http_max_header_bytes: int = 16 * 1024
+    http_keep_alive_s: int = 5
+    http_limit_concurrency: int = 0
+
     @cached_property
     def resolved_public_url(self) -> str:
         """The URL other nodes and clients use to reach this node."""

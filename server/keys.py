@@ -25,3 +25,13 @@ def play_rooms(prefix: str) -> str:
 def play_room(prefix: str, room_id: str) -> str:
     """String (JSON): a room's node and seats with their holds, to void if the node dies."""
     return f"{prefix}:play:room:{{{room_id}}}"
+
+
+def revoked_session(prefix: str, session_id: str) -> str:
+    """String: present while a logged-out session's access tokens may still be unexpired."""
+    return f"{prefix}:auth:revoked:{session_id}"
+
+
+def rate_counter(prefix: str, name: str, subject: str) -> str:
+    """String (integer, with a TTL): attempts of limit `name` by `subject` in the window."""
+    return f"{prefix}:limit:{name}:{subject}"

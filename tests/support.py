@@ -58,6 +58,7 @@ class TestServices:
             database_url=self.database_url, redis_url=self.redis_url,
             redis_prefix=self.redis_prefix, data_dir=data_dir, jwt_secret="test-secret-" + "x" * 32,
             log_format="console", log_level="WARNING", hold_sweep_interval_s=0.5,
+            otp_ip_max=100_000,  # every test logs in from 127.0.0.1
         )
         values.update(overrides)
         return Settings(**values)
@@ -69,6 +70,7 @@ class TestServices:
             DATABASE_URL=self.database_url, REDIS_URL=self.redis_url,
             MATCHPOT_REDIS_PREFIX=self.redis_prefix, MATCHPOT_DATA_DIR=str(data_dir),
             MATCHPOT_JWT_SECRET="test-secret-" + "x" * 32, MATCHPOT_LOG_LEVEL="WARNING",
+            MATCHPOT_OTP_IP_MAX="100000",
         )
         env.update(overrides)
         return env

@@ -1,8 +1,19 @@
-"""Admin login and the audit log over HTTP."""
+"""Admin login and the audit log over HTTP.
+
+Login limits: verifying a password costs an argon2 hash (64 MiB, tens of ms), and
+anyone can ask for one, also for a username that does not exist. So every attempt
+is counted in Redis *before* the hash (server/auth/limits.py), per username and
+per client IP; over either limit it is answered 429 without hashing. A successful
+login gives its attempts back, so the counters measure failures plus attempts in
+flight. Hashes also run at most `admin_login_hash_concurrency` at a time per
+process, which bounds the memory a burst from many addresses can take.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Final
 
 from pydantic import Field
 from starlette.requests import Request
@@ -10,8 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import metrics
-from server.admin.accounts import authenticate
+from server.admin.accounts import Admin, authenticate
 from server.admin.audit import audit
+from server.auth import limits
 from server.auth.deps import require_admin
 from server.auth.tokens import issue_access_token
 from server.errors import ApiError
@@ -19,8 +31,8 @@ from server.state import AppState
 from server.web.bodies import StrictBody, read_body
 
 MAX_AUDIT_PAGE = 200
-LOGIN_FAILURES_MAX = 10  # per username per window, then 429 until the window ends
-LOGIN_WINDOW_S = 900
+HASH_WAIT_S: Final = 5.0  # how long a login waits for a free hashing slot before 503
+HASH_SLOTS_KEY: Final = "admin_login_hash_slots"
 
 
 class LoginBody(StrictBody):
@@ -28,32 +40,66 @@ class LoginBody(StrictBody):
     password: str = Field(min_length=1, max_length=256)
 
 
+def _rate_limited(wait_s: int) -> JSONResponse:
+    metrics.ERRORS.labels(code="login_rate_limited").inc()
+    return JSONResponse(
+        {"code": "login_rate_limited", "msg": f"Too many failed logins; wait {wait_s} s."},
+        429, headers={"Retry-After": str(wait_s)},
+    )
+
+
+def _hash_slots(state: AppState) -> asyncio.Semaphore:
+    slots = state.extras.get(HASH_SLOTS_KEY)
+    if slots is None:
+        slots = state.extras[HASH_SLOTS_KEY] = asyncio.Semaphore(
+            max(1, state.settings.admin_login_hash_concurrency)
+        )
+    assert isinstance(slots, asyncio.Semaphore)
+    return slots
+
+
+async def _authenticate_bounded(state: AppState, username: str, password: str) -> Admin | None:
+    """authenticate() in one of the process's few hashing slots, or 503 if none frees up."""
+    slots = _hash_slots(state)
+    try:
+        async with asyncio.timeout(HASH_WAIT_S):
+            await slots.acquire()
+    except TimeoutError:
+        raise ApiError(503, "login_busy", "Too many logins at once; try again.") from None
+    try:
+        return await authenticate(state.pool, username, password)
+    finally:
+        slots.release()
+
+
 async def login(request: Request) -> Response:
     state: AppState = request.app.state.mp
+    s = state.settings
     body = await read_body(request, LoginBody)
-    key = f"{state.settings.redis_prefix}:admin_login_failures:{body.username.lower()}"
-    failures = int(await state.redis.get(key) or 0)
-    if failures >= LOGIN_FAILURES_MAX:
-        wait_s = max(int(await state.redis.ttl(key)), 1)
-        metrics.ERRORS.labels(code="login_rate_limited").inc()
-        return JSONResponse(
-            {"code": "login_rate_limited", "msg": f"Too many failed logins; wait {wait_s} s."},
-            429, headers={"Retry-After": str(wait_s)},
-        )
-    admin = await authenticate(state.pool, body.username, body.password)
+    name_key = limits.counter_key(s.redis_prefix, "admin_login_name", body.username.lower())
+    ip_key = limits.counter_key(s.redis_prefix, "admin_login_ip", limits.client_ip(request))
+    by_name = await limits.hit(state.redis, name_key, s.admin_login_window_s)
+    by_ip = await limits.hit(state.redis, ip_key, s.admin_login_window_s)
+    if by_name.over(s.admin_login_max_per_name) or by_ip.over(s.admin_login_max_per_ip):
+        over = [h for h, m in ((by_name, s.admin_login_max_per_name),
+                               (by_ip, s.admin_login_max_per_ip)) if h.over(m)]
+        return _rate_limited(max(h.retry_after_s for h in over))
+    admin = await _authenticate_bounded(state, body.username, body.password)
     if admin is None:
-        async with state.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True)  # the window starts at the 1st failure
-            pipe.incr(key)
-            await pipe.execute()
         metrics.LOGINS.labels("admin", "refused").inc()
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    await state.redis.delete(key)
+    # The password was right: this name's failures are forgiven, and this attempt is
+    # not held against the address (other names' failures from it still count).
+    await state.redis.delete(name_key)
+    await limits.give_back(state.redis, ip_key)
     metrics.LOGINS.labels("admin", "ok").inc()
     async with state.pool.acquire() as conn, conn.transaction():
         await audit(conn, admin.id, "admin.login", f"admin:{admin.id}", {})
     ttl_s = state.settings.jwt_access_ttl_s
-    token = issue_access_token(state.jwt_secret, admin.id, "admin", ttl_s, role=admin.role)
+    token = issue_access_token(
+        state.jwt_secret, admin.id, "admin", ttl_s, role=admin.role,
+        session_id=uuid.uuid4().hex,
+    )
     return JSONResponse(
         {"access_token": token, "token_type": "bearer", "expires_in": ttl_s,
          "admin": admin.public()}

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import metrics
-from server.auth import refresh
+from server.auth import limits, refresh, sessions
 from server.auth.otp import OtpError, OtpService
 from server.auth.otp_senders import OtpSender, UnknownSender, build_sender
 from server.auth.phones import InvalidPhone, normalise_phone
@@ -68,14 +68,39 @@ def _otp_error(exc: OtpError) -> JSONResponse:
 
 
 async def session_for(state: AppState, user: User) -> dict[str, object]:
-    """A new login session: an access token, the first refresh token of a family, the user."""
+    """A new login session: an access token, the first refresh token of a family, the user.
+
+    The family id is the session id (`sid`) of every access token of this login, so
+    logging out can revoke them all (server/auth/sessions.py).
+    """
     settings = state.settings
-    access = issue_access_token(state.jwt_secret, user.id, "player", settings.jwt_access_ttl_s)
-    refresh_token = await refresh.start_family(state.pool, user.id, settings.jwt_refresh_ttl_s)
+    refresh_token, family_id = await refresh.start_family_with_id(
+        state.pool, user.id, settings.jwt_refresh_ttl_s
+    )
+    access = issue_access_token(
+        state.jwt_secret, user.id, "player", settings.jwt_access_ttl_s, session_id=family_id
+    )
     return {
         "access_token": access, "refresh_token": refresh_token, "token_type": "bearer",
         "expires_in": settings.jwt_access_ttl_s, "user": user.public(),
     }
+
+
+async def _limit_codes_per_ip(request: Request, state: AppState) -> None:
+    """Each code costs a message: one client may not ask for codes for many numbers.
+
+    The per-number limits live in OtpService; this one counts every valid request
+    from the client's IP, before anything is sent.
+    """
+    s = state.settings
+    key = limits.counter_key(s.redis_prefix, "otp_ip", limits.client_ip(request))
+    hit = await limits.hit(state.redis, key, s.otp_ip_window_s)
+    if hit.over(s.otp_ip_max):
+        raise OtpError(
+            429, "otp_rate_limited",
+            f"Too many codes requested from this network; try again in {hit.retry_after_s} s.",
+            hit.retry_after_s,
+        )
 
 
 async def request_code(request: Request) -> Response:
@@ -83,6 +108,7 @@ async def request_code(request: Request) -> Response:
     body = await read_body(request, PhoneBody)
     phone = _phone(state, body.phone)
     try:
+        await _limit_codes_per_ip(request, state)
         code = await otp_service(state).issue(phone)
     except OtpError as exc:
         return _otp_error(exc)
@@ -124,14 +150,17 @@ async def refresh_session(request: Request) -> Response:
             state.pool, body.refresh_token, state.settings.jwt_refresh_ttl_s
         )
     except refresh.RefreshError as exc:
-        if exc.code == "refresh_reused":
+        if exc.code == "refresh_reused" and exc.session is not None:
             log.warning("refresh_token_reused_family_revoked")
+            # A copied token: the access tokens and sockets of the family end too.
+            await sessions.revoke(state, *exc.session)
         raise ApiError(401, exc.code, exc.msg) from exc
     user = await get_user(state.pool, rotated.user_id)
     if user is None:
         raise ApiError(401, "refresh_invalid", "The refresh token is not valid.")
     access = issue_access_token(
-        state.jwt_secret, user.id, "player", state.settings.jwt_access_ttl_s
+        state.jwt_secret, user.id, "player", state.settings.jwt_access_ttl_s,
+        session_id=rotated.family_id,
     )
     return JSONResponse({
         "access_token": access, "refresh_token": rotated.refresh_token, "token_type": "bearer",
@@ -140,10 +169,14 @@ async def refresh_session(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """End the session: its refresh tokens (Postgres), its access tokens and open sockets
+    (Redis). Repeating a logout repeats the revocation, so a retry after a failure is safe."""
     state: AppState = request.app.state.mp
     body = await read_body(request, RefreshBody)
-    if not await refresh.revoke_family_of(state.pool, body.refresh_token):
+    session = await refresh.revoke_family_of(state.pool, body.refresh_token)
+    if session is None:
         raise ApiError(401, "refresh_invalid", "The refresh token is not valid.")
+    await sessions.revoke(state, *session)
     return Response(status_code=204)
 
 

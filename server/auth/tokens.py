@@ -13,6 +13,7 @@ from server.errors import MatchpotError
 
 ALGORITHM = "HS256"
 ISSUER = "matchpot"
+MAX_SID_CHARS = 64
 
 Kind = Literal["player", "admin"]
 
@@ -32,13 +33,16 @@ class Principal:
     kind: Kind
     role: str | None  # admin role
     expires_at: int
+    # The login session the token belongs to (a player's refresh family id), so logging out
+    # can revoke every token of that session; None for tokens minted outside a login.
+    session_id: str | None = None
 
 
 def issue_access_token(
     secret: str, subject: str, kind: Kind, ttl_s: int, role: str | None = None,
-    now_s: float | None = None,
+    now_s: float | None = None, session_id: str | None = None,
 ) -> str:
-    """Sign a token for `subject`; it expires after `ttl_s`."""
+    """Sign a token for `subject`; it expires after `ttl_s`. `session_id` becomes `sid`."""
     assert ttl_s > 0
     now = int(now_s if now_s is not None else time.time())
     claims: dict[str, object] = {
@@ -47,6 +51,8 @@ def issue_access_token(
     }
     if role is not None:
         claims["role"] = role
+    if session_id is not None:
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -63,7 +69,10 @@ def decode_access_token(secret: str, token: str) -> Principal:
         raise TokenError("token_invalid", "The access token is not valid.") from exc
     if claims.get("typ") != "access" or claims.get("kind") not in ("player", "admin"):
         raise TokenError("token_invalid", "The token is not an access token.")
+    sid = claims.get("sid")
+    if sid is not None and (not isinstance(sid, str) or not 0 < len(sid) <= MAX_SID_CHARS):
+        raise TokenError("token_invalid", "The access token is not valid.")
     return Principal(
         subject=str(claims["sub"]), kind=claims["kind"], role=claims.get("role"),
-        expires_at=int(claims["exp"]),
+        expires_at=int(claims["exp"]), session_id=sid,
     )

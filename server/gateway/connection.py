@@ -49,8 +49,10 @@ class Connection:
         "last_rx_s",
         "node_id",
         "profile",
+        "session_id",
         "stamp_ns",
         "state",
+        "token_expires_s",
         "user_id",
         "welcomed",
     )
@@ -74,6 +76,10 @@ class Connection:
         self.profile: dict[str, Any] = {"id": user_id}  # what `welcome` says about the player
         self._held: list[dict[str, Any]] = []
         self._missed_balance = False
+        # The access token's session and expiry (unix seconds): logout of that session or
+        # the expiry closes the socket unless the client re-authenticates (`auth`).
+        self.session_id: str | None = None
+        self.token_expires_s: float = float("inf")
 
     # -- before the welcome ---------------------------------------------------------------
 

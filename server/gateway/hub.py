@@ -13,19 +13,26 @@ A user's second connection: the newest wins (docs/protocol.md). Each new socket
 announces itself on the player's channel with its accept time; any older socket
 of that player, on any node, gets an error frame `replaced` and close 4001.
 Ties on the clock are broken by connection id, so exactly one socket survives.
+
+Sessions end on the same channel: a logout publishes the session id
+(server/auth/sessions.py) and each node closes that player's sockets of that
+session with `session_revoked`. Once a second, with the idle check, sockets
+whose access token has expired are closed with `token_expired` (a client keeps
+a socket open past that by sending `auth` with a fresh token).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 import structlog
 
 from server import keys
+from server.auth.sessions import session_of_message
 from server.gateway.balances import BalancePusher
 from server.gateway.connection import CLOSE_REPLACED, Connection
 from server.gateway.protocol import Codec, Payload, encode
@@ -40,6 +47,7 @@ log = structlog.get_logger(__name__)
 SUBSCRIBE_WAIT_S = 5.0  # how long a new socket waits for Redis to confirm its subscription
 READ_BACKOFF_MAX_S = 5.0
 CLOSE_IDLE = 1000
+CLOSE_POLICY = 1008
 
 
 class Hub:
@@ -57,6 +65,8 @@ class Hub:
         self._pubsub: PubSub | None = None
         self._pubsub_lock = asyncio.Lock()  # commands go out in the order the bookkeeping ran
         self._tasks: list[asyncio.Task[None]] = []
+        # Unix time for token expiry; tests replace it to move time.
+        self.wall_clock: Callable[[], float] = time.time
         self.balances = BalancePusher(
             state, self.deliver_local, self.has_user,
             max_concurrent_reads=max(1, settings.db_pool_max // 4),
@@ -172,6 +182,10 @@ class Hub:
         if envelope.get("k") == "r":
             self._replace_older(user_id, int(envelope["s"]), str(envelope["c"]))
             return
+        ended = session_of_message(envelope)
+        if ended is not None:
+            self.end_session(user_id, ended)
+            return
         frame = envelope.get("f")
         if not isinstance(frame, dict):
             return
@@ -179,6 +193,34 @@ class Hub:
             self.balances.changed(user_id)
         else:
             self.deliver_local(user_id, frame)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def end_session(self, user_id: str, session_id: str) -> int:
+        """Close this node's sockets of `user_id` opened with a token of `session_id`."""
+        closed = 0
+        for conn in self.connections_of(user_id):
+            if conn.session_id == session_id and not conn.closing:
+                conn.close_with_error(
+                    CLOSE_POLICY, "session_revoked", "This session was logged out; log in again."
+                )
+                closed += 1
+        if closed:
+            log.info("ws_session_ended", user_id=user_id, sockets=closed)
+        return closed
+
+    def close_expired(self) -> int:
+        """Close sockets whose access token has expired; returns how many."""
+        now_s = self.wall_clock()
+        closed = 0
+        for conn in list(self.connections()):
+            if conn.token_expires_s <= now_s and not conn.closing:
+                conn.close_with_error(
+                    CLOSE_POLICY, "token_expired",
+                    "The access token has expired; refresh it and reconnect, or send 'auth'.",
+                )
+                closed += 1
+        return closed
 
     # -- pub/sub -------------------------------------------------------------------------
 
@@ -244,6 +286,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval_s)
+            self.close_expired()
             deadline_s = loop.time() - idle_s
             for conn in list(self.connections()):
                 if conn.last_rx_s < deadline_s and not conn.closing:

@@ -40,7 +40,7 @@ Handler = Callable[[Connection, dict[str, Any]], Awaitable[dict[str, Any] | None
 DisconnectHook = Callable[[Connection], Awaitable[None]]
 
 # Types the gateway itself owns: registering them would shadow the handshake or the envelope.
-RESERVED_TYPES = frozenset({"hello", "welcome", "error", "ok"})
+RESERVED_TYPES = frozenset({"hello", "welcome", "error", "ok", "auth", "authed"})
 MAX_HOOKS = 64
 
 _handlers: dict[str, Handler] = {}

@@ -5,6 +5,10 @@ in arrival order) and one writer task draining a bounded queue. The order of
 checks on every frame is: size (1009), rate (rate_limited), decode
 (malformed_frame), envelope (bad_frame / invalid_field), type (unknown_type),
 then the handler. Bad frames cost a strike; too many strikes close with 1008.
+
+The access token of `hello` bounds the socket's life: when it expires the hub
+closes the socket (`token_expired`) unless the client sent `auth` with a fresh
+token of the same player; a logout of its session closes it (`session_revoked`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from server import metrics
-from server.auth.tokens import TokenError, decode_access_token
+from server.auth import sessions
+from server.auth.deps import MAX_TOKEN_CHARS, authenticate_token
+from server.auth.tokens import Principal, TokenError
 from server.auth.users import get_user
 from server.errors import describe
 from server.gateway import handlers as _builtin_handlers  # noqa: F401  (registers ping, balance)
@@ -174,10 +180,10 @@ async def _hello(
         token = value.get("token")
         if token is None:
             raise _Refused(CLOSE_POLICY, "token_missing", "'hello' needs an access 'token'.", rid)
-        if not isinstance(token, str) or len(token) > 4096:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
             raise _Refused(CLOSE_POLICY, "token_invalid", "The access token is not valid.", rid)
         try:
-            principal = decode_access_token(state.jwt_secret, token)
+            principal = await authenticate_token(state, token)
         except TokenError as exc:
             raise _Refused(CLOSE_POLICY, exc.code, exc.msg, rid) from None
         if principal.kind != "player":
@@ -197,6 +203,8 @@ async def _hello(
     conn.profile = {
         "id": user.id, "phone": mask_phone(user.phone_e164), "display_name": user.display_name,
     }
+    conn.session_id = principal.session_id
+    conn.token_expires_s = principal.expires_at
     return conn, rid
 
 
@@ -211,18 +219,26 @@ async def _session(
     conn.start_writer(send)
     try:
         await hub.add(conn)
-        welcome: dict[str, Any] = {
-            "t": "welcome", "user": conn.profile,
-            "balances": await read_balances(state, conn.user_id),
-            "server_time_ms": int(time.time() * 1000), "conn_id": conn.conn_id,
-            "node": state.settings.node_id, "money_mode": state.settings.money_mode,
-            "limits": limits(state),
-        }
-        if rid is not None:
-            welcome["rid"] = rid
-        if conn.send_welcome(welcome):
-            hub.balances.changed(conn.user_id)
-        log.info("ws_connected")
+        # Subscribed now: a logout from here on reaches this socket through the hub; one
+        # that happened since `hello` was checked left its key, so look once more.
+        if await sessions.is_revoked(state, conn.session_id):
+            conn.close_with_error(
+                CLOSE_POLICY, "session_revoked", "This session was logged out; log in again."
+            )
+        else:
+            welcome: dict[str, Any] = {
+                "t": "welcome", "user": conn.profile,
+                "balances": await read_balances(state, conn.user_id),
+                "server_time_ms": int(time.time() * 1000), "conn_id": conn.conn_id,
+                "node": state.settings.node_id, "money_mode": state.settings.money_mode,
+                "limits": limits(state),
+                "token_expires_at_ms": int(conn.token_expires_s * 1000),
+            }
+            if rid is not None:
+                welcome["rid"] = rid
+            if conn.send_welcome(welcome):
+                hub.balances.changed(conn.user_id)
+            log.info("ws_connected")
         await _read_loop(state, conn, receive)
     finally:
         await hub.remove(conn)
@@ -318,6 +334,10 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
         _reply_error(conn, codec, "already_authenticated",
                      "This connection has already said hello.", rid)
         return
+    if t == "auth":
+        frames_in.labels(t=t).inc()
+        await _reauthenticate(conn, value, codec, rid)
+        return
     handler = handler_for(t)
     if handler is None:
         frames_in.labels(t="unknown").inc()
@@ -341,6 +361,33 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
             return
         reply = {"t": "ok"}
     reply.setdefault("t", "ok")
+    if rid is not None:
+        reply["rid"] = rid
+    conn.send_payload(encode(reply, codec))
+
+
+async def _reauthenticate(
+    conn: Connection, frame: dict[str, Any], codec: Codec, rid: str | int | None,
+) -> None:
+    """`auth`: a fresh access token of the same player extends the socket past the first
+    token's expiry. A refused token leaves the socket as it was (it still ends at the old
+    expiry), so a client can retry with another token."""
+    token = frame.get("token")
+    if not isinstance(token, str):
+        _reply_error(conn, codec, "token_missing", "'auth' needs an access 'token'.", rid)
+        return
+    try:
+        principal: Principal = await authenticate_token(conn.state, token)
+    except TokenError as exc:
+        _reply_error(conn, codec, exc.code, exc.msg, rid)
+        return
+    if principal.kind != "player" or principal.subject != conn.user_id:
+        _reply_error(conn, codec, "forbidden", "The token is not for this connection's player.",
+                     rid)
+        return
+    conn.session_id = principal.session_id
+    conn.token_expires_s = principal.expires_at
+    reply: dict[str, Any] = {"t": "authed", "token_expires_at_ms": principal.expires_at * 1000}
     if rid is not None:
         reply["rid"] = rid
     conn.send_payload(encode(reply, codec))

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.web_security import metrics_refusal
+
 
 async def healthz(request: Request) -> JSONResponse:
     """The process is up and its event loop answers."""
@@ -38,6 +40,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
+    if (refused := metrics_refusal(request)) is not None:
+        return refused
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

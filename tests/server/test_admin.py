@@ -146,12 +146,11 @@ async def test_cli_admin_create_makes_a_working_admin(
 
 
 async def test_repeated_wrong_passwords_lock_the_username_for_a_while(server: LiveServer) -> None:
-    from server.admin.http import LOGIN_FAILURES_MAX
-
+    limit = server.state.settings.admin_login_max_per_name
     username = new_username()
     await create_admin(server.state.pool, username, PASSWORD, "viewer")
     async with server.http() as client:
-        for _ in range(LOGIN_FAILURES_MAX):
+        for _ in range(limit):
             r = await client.post("/admin/login", json={"username": username, "password": "bad"})
             assert r.json()["code"] == "invalid_credentials"
         r = await client.post("/admin/login", json={"username": username, "password": PASSWORD})

@@ -26,8 +26,8 @@ from rooms.api import Signal
 from rooms.errors import RoomError
 from rooms.history import BadCursor, duel_history
 from server.admin.audit import audit
-from server.auth.deps import require_admin, require_player
-from server.auth.tokens import TokenError, decode_access_token
+from server.auth.deps import authenticate_admin_token, require_admin, require_player
+from server.auth.tokens import TokenError
 from server.errors import ApiError
 from server.features.play import demo_bot
 from server.features.play.service import EXTRAS_KEY, PlayService, service
@@ -136,7 +136,7 @@ async def admin_ws(websocket: WebSocket) -> None:
         hello = await asyncio.wait_for(websocket.receive_text(), 10)
         try:
             frame = json.loads(hello) if len(hello) <= ADMIN_FRAME_MAX_BYTES else {}
-            principal = decode_access_token(state.jwt_secret, str(frame.get("token", "")))
+            principal = await authenticate_admin_token(state, str(frame.get("token", "")))
         except (ValueError, AttributeError, TokenError):
             push({"t": "error", "code": "token_invalid", "msg": "Send hello with an admin token."})
             await asyncio.sleep(0.05)

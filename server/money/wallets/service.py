@@ -433,7 +433,7 @@ async def start_payout(
     common = {"withdrawal_id": w.id, "clearing": clearing}
     moves = [
         TransferRequest(
-            id=transfer_id(w.id, "post"), debit=ledger_owner(w.user_id), credit=WITHDRAW_CLEARING,
+            id=transfer_id(w.id, "post"), debit=user_account(w.user_id), credit=WITHDRAW_CLEARING,
             amount_minor=w.amount_minor, currency=w.currency, kind=TransferKind.POST,
             pending_id=uuid.UUID(w.hold_id), code="withdrawal", meta=common,
         ),
