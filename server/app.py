@@ -41,6 +41,7 @@ FEATURES: tuple[str, ...] = (
     "server.auth.http",
     "server.admin.http",
     "server.money.wallets.http",
+    "server.money.approvals",
     "server.gateway.ws",
     "server.features.play.feature",
     "server.channels.whatsapp.webhook",

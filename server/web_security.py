@@ -14,13 +14,13 @@ and JSON never needs to be framed or sniffed.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth.limits import is_loopback
 from server.config import Settings
 
 
@@ -119,3 +119,12 @@ def metrics_refusal(request: Request) -> JSONResponse | None:
         {"code": "forbidden",
          "msg": "Metrics answer loopback clients only; set MATCHPOT_METRICS_TOKEN."}, 403,
     )
+
+
+def is_loopback(conn: HTTPConnection) -> bool:
+    """True when the (resolved) client address is a loopback address."""
+    host = conn.client.host if conn.client else None
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

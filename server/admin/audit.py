@@ -5,13 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from server.db import DbConn
 
 MAX_ACTION_CHARS = 64
 
-# A connection, whether taken from a pool or opened directly.
-DbConn = asyncpg.Connection | PoolConnectionProxy
 
 
 async def audit(

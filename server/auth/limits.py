@@ -87,10 +87,3 @@ def client_ip(conn: HTTPConnection) -> str:
     return str(address)
 
 
-def is_loopback(conn: HTTPConnection) -> bool:
-    """True when the (resolved) client address is a loopback address."""
-    host = conn.client.host if conn.client else None
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

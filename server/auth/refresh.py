@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from server.admin.audit import DbConn
+from server.db import DbConn
 from server.errors import MatchpotError
 
 TOKEN_BYTES = 32

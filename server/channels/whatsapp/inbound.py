@@ -26,12 +26,12 @@ import asyncpg
 import structlog
 
 from server import metrics
-from server.admin.audit import DbConn
 from server.auth.users import get_or_create_user_by_phone
 from server.channels.whatsapp.limits import record_inbound
 from server.channels.whatsapp.payloads import InboundMessage
 from server.channels.whatsapp.router import route
 from server.channels.whatsapp.sender import Sender
+from server.db import DbConn
 from server.state import AppState
 
 log = structlog.get_logger(__name__)

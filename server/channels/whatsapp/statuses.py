@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from server.admin.audit import DbConn
 from server.channels.whatsapp.payloads import StatusUpdate
+from server.db import DbConn
 
 RANK_SQL = "array_position(ARRAY['sent','failed','delivered','read']::text[], {col})"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
@@ -26,13 +26,10 @@ from ledger import (
 )
 from ledger.errors import InsufficientFunds
 from rooms.games.quick import football as rules
-from server.features.quickplay import seeds
+from server.features.quickplay import bets, seeds
 from server.features.quickplay.errors import QuickplayError
 from server.state import AppState
 from server.wording import amount_text
-
-if TYPE_CHECKING:
-    from server.features.quickplay.service import BetResult
 
 MAX_BETS_PER_QUESTION = 2_000
 MAX_OPEN_HORIZON = timedelta(days=30)
@@ -110,12 +107,10 @@ async def open_questions(state: AppState, *, now: datetime | None = None) -> lis
 async def place_football_bet(
     state: AppState, uid: uuid.UUID, stake_minor: int, choice: dict[str, Any], *, channel: str,
     idem_key: str, now: datetime,
-) -> BetResult:
+) -> bets.BetResult:
     """Hold the stake in the question's escrow until the admin settles or voids it."""
-    from server.features.quickplay import service
-
     qid = uuid.UUID(choice["question_id"])
-    bet_id = service.bet_id_for(str(uid), idem_key)
+    bet_id = bets.bet_id_for(str(uid), idem_key)
     owner = user_account(str(uid))
     try:
         async with state.pool.acquire() as conn, conn.transaction():
@@ -126,11 +121,11 @@ async def place_football_bet(
             if q["state"] != "open" or q["closes_at"] <= now:
                 raise QuickplayError("question_closed", "This question is closed for stakes.", 409)
             await seeds.lock_active_seed(conn, uid)  # serialises this player's bets
-            again = await service._replay(conn, state, uid, idem_key, "football", stake_minor,
+            again = await bets.replay(conn, state, uid, idem_key, "football", stake_minor,
                                           choice)
             if again is not None:
                 return again
-            await service.check_daily_limit(conn, state, uid, stake_minor, now)
+            await bets.check_daily_limit(conn, state, uid, stake_minor, now)
             count = await conn.fetchval(
                 "SELECT count(*) FROM quick_bets WHERE question_id = $1", qid)
             if count >= MAX_BETS_PER_QUESTION:
@@ -155,9 +150,9 @@ async def place_football_bet(
     except InsufficientFunds as exc:
         raise QuickplayError("insufficient_funds", "Your balance is too low for this stake.",
                              409) from exc
-    return service.BetResult(
+    return bets.BetResult(
         bet_id=str(bet_id), game="football", stake_minor=stake_minor, outcome_text=text,
-        payout_minor=0, balance_minor=await service.balance_minor(state, str(uid)), state="open",
+        payout_minor=0, balance_minor=await bets.balance_minor(state, str(uid)), state="open",
         result={}, seed_hash=None, nonce=None,
     )
 

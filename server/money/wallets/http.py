@@ -250,32 +250,6 @@ async def admin_withdrawals(request: Request) -> Response:
     return JSONResponse({"items": [w.public() for w in items]})
 
 
-async def approve_withdrawal(request: Request) -> Response:
-    """Approve a withdrawal. With M-Pesa payouts on, this starts the B2C payment and the
-    withdrawal stays pending until Daraja's result posts or voids its hold."""
-    state = _state(request)
-    admin = await require_admin(request, *DECIDERS)
-    from server.money.payments import b2c
-
-    if b2c.b2c_enabled(state):
-        from server.money.payments.service import PaymentError
-
-        try:
-            out = await b2c.approve_withdrawal(state, request.path_params["id"],
-                                               admin_id=admin.subject)
-        except PaymentError as exc:
-            raise ApiError(exc.status, exc.code, exc.msg) from exc
-        return JSONResponse(dict(out["withdrawal"], payout="mpesa", b2c_state=out["b2c_state"]))
-    try:
-        w = await service.complete_withdrawal(
-            state, request.path_params["id"], paid=True, provider_ref=None,
-            admin_id=admin.subject,
-        )
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
-    return JSONResponse(w.public())
-
-
 async def reject_withdrawal(request: Request) -> Response:
     state = _state(request)
     admin = await require_admin(request, *DECIDERS)
@@ -303,6 +277,5 @@ routes = [
     Route("/admin/deposits/{id}/approve", approve_deposit, methods=["POST"]),
     Route("/admin/deposits/{id}/reject", reject_deposit, methods=["POST"]),
     Route("/admin/withdrawals", admin_withdrawals, methods=["GET"]),
-    Route("/admin/withdrawals/{id}/approve", approve_withdrawal, methods=["POST"]),
     Route("/admin/withdrawals/{id}/reject", reject_withdrawal, methods=["POST"]),
 ]

@@ -28,7 +28,8 @@ from ledger import (
 from ledger import outbox as ledger_outbox
 from ledger.errors import HoldAlreadyResolved, HoldExpired, HoldNotFound
 from server import metrics
-from server.admin.audit import DbConn, audit
+from server.admin.audit import audit
+from server.db import DbConn
 from server.errors import MatchpotError
 from server.state import AppState
 
