@@ -1,6 +1,14 @@
 """Matchpot's double-entry ledger: exact, conserved, exactly-once money (docs/ledger.md)."""
 
 from ledger import outbox
+from ledger.accounts import (
+    HOUSE,
+    WORLD,
+    clearing_account,
+    escrow_account,
+    user_account,
+    user_id_of,
+)
 from ledger.core import Ledger
 from ledger.errors import (
     AccountNotFound,
@@ -16,8 +24,9 @@ from ledger.errors import (
     LedgerBusy,
     LedgerError,
 )
-from ledger.money import split_rake, split_shares
+from ledger.money import BPS_PER_UNIT, bps_down, payout_at_odds, split_pot, split_shares
 from ledger.outbox import ClaimedMessage
+from ledger.rows import Conn
 from ledger.types import (
     AccountKind,
     Balance,
@@ -29,10 +38,14 @@ from ledger.types import (
 )
 
 __all__ = [
+    "BPS_PER_UNIT",
+    "HOUSE",
+    "WORLD",
     "AccountKind",
     "AccountNotFound",
     "Balance",
     "ClaimedMessage",
+    "Conn",
     "CurrencyMismatch",
     "DuplicateExtRef",
     "HoldAlreadyResolved",
@@ -49,8 +62,14 @@ __all__ = [
     "Transfer",
     "TransferKind",
     "TransferRequest",
+    "bps_down",
+    "clearing_account",
+    "escrow_account",
     "outbox",
-    "split_rake",
+    "payout_at_odds",
+    "split_pot",
     "split_shares",
     "transfer_id",
+    "user_account",
+    "user_id_of",
 ]

@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 
 from ledger import outbox as outbox_mod
+from ledger.accounts import ESCROW_PREFIX, USER_PREFIX
 from ledger.errors import (
     ERRORS_BY_CODE,
     InvalidTransfer,
@@ -58,7 +59,7 @@ RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.Serial
 
 def auto_floor(owner: str) -> int | None:
     """The floor an account gets when created on first use: users and escrows cannot go negative."""
-    return 0 if owner.startswith(("user:", "escrow:")) else None
+    return 0 if owner.startswith((USER_PREFIX, ESCROW_PREFIX)) else None
 
 
 class _RaceLost(Exception):
