@@ -25,10 +25,12 @@ from ledger.group_commit import Coalescer
 from ledger.invariants import DEFAULT_EXPIRY_GRACE_S, check_invariants
 from ledger.rows import (
     APPLY_SQL,
+    LOCK_SQL,
     TRANSFER_COLUMNS,
     TRANSFER_JOINS,
     Conn,
     apply_args,
+    lock_args,
     transfer_from_row,
 )
 from ledger.types import (
@@ -40,7 +42,7 @@ from ledger.types import (
     TransferRequest,
     transfer_id,
 )
-from ledger.validate import check_batch, check_currency, check_owner
+from ledger.validate import MAX_APPLY_ITEMS, check_batch, check_currency, check_owner
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +79,7 @@ class _Job:
 class _Outcome:
     transfers: list[Transfer] = field(default_factory=list)
     new: list[Transfer] = field(default_factory=list)
+    replayed: list[Transfer] = field(default_factory=list)
     error: str | None = None  # "code|message" of the item that failed the group
 
 
@@ -98,11 +101,11 @@ def _outcomes(rows: Sequence[asyncpg.Record], groups: Sequence[Sequence[Any]]) -
             elif status in ("new", "replay"):
                 t = transfer_from_row(row)
                 outcome.transfers.append(t)
-                if status == "new":
-                    outcome.new.append(t)
+                (outcome.new if status == "new" else outcome.replayed).append(t)
         if outcome.error is not None:
             outcome.transfers.clear()
             outcome.new.clear()
+            outcome.replayed.clear()
         pos += len(g)
         out.append(outcome)
     return out
@@ -133,6 +136,7 @@ class Ledger:
         self._rng = rng or random.Random()
         if max_inflight is None:
             max_inflight = max(1, min(4, pool.get_max_size() // 2))
+        self._max_chunk_items = max_chunk_items
         self._coalescer: Coalescer[_Job] = Coalescer(
             self._flush, size=lambda j: len(j.reqs), max_inflight=max_inflight,
             max_chunk_items=max_chunk_items, max_queued_jobs=max_queued_jobs,
@@ -242,25 +246,60 @@ class Ledger:
         *,
         outbox: Sequence[OutboxMessage] = (),
     ) -> list[Transfer]:
-        """Like batch(), inside the caller's open transaction on `conn`.
+        """Like batch(), inside the caller's open transaction on `conn`; up to MAX_APPLY_ITEMS.
 
-        The caller commits (or rolls back) its own rows together with the money. A deadlock
-        surfaces as asyncpg's DeadlockDetectedError: the caller retries its transaction.
+        The caller commits (or rolls back) its own rows together with the money. The ledger's
+        part runs in a savepoint, so a deadlock (or a lost race on an id) is retried with the
+        same ids without disturbing the caller's transaction; after MAX_DB_RETRIES it raises
+        LedgerBusy. A batch larger than one call first locks every account it touches in one
+        sorted statement, then applies chunk by chunk: its lock order stays global, so it
+        cannot deadlock with a concurrent transfer. A business error rolls back the savepoint
+        (every chunk) and raises; the caller's transaction stays usable.
         on_commit runs once the caller's transaction has ended and the transfers exist.
         """
         reqs = list(reqs)
-        check_batch(reqs)
+        check_batch(reqs, max_items=MAX_APPLY_ITEMS)
         assert conn.is_in_transaction(), "apply() runs inside the caller's transaction"
-        (outcome,) = await self._apply_groups(conn, [reqs], allow_expired=False)
-        if outcome.error is not None:
-            _raise_for(outcome.error)
-        if outbox:
-            await outbox_mod.enqueue(conn, outbox)
-        if outcome.new and self._on_commit is not None:
-            task = asyncio.get_running_loop().create_task(self._notify_after(conn, outcome.new))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        return outcome.transfers
+        for attempt in range(MAX_DB_RETRIES):
+            try:
+                async with conn.transaction():  # a savepoint inside the caller's transaction
+                    outcome = await self._apply_linked(conn, reqs)
+                    if outbox:
+                        await outbox_mod.enqueue(conn, outbox)
+            except (*RETRYABLE, _RaceLost):
+                log.info("ledger_apply_retry", attempt=attempt)
+                await asyncio.sleep(self._rng.uniform(0, 0.002 * 2**attempt))
+                continue
+            if outcome.new and self._on_commit is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._notify_after(conn, outcome.new)
+                )
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            return outcome.transfers
+        raise LedgerBusy(f"gave up after {MAX_DB_RETRIES} deadlocks or lost races")
+
+    async def _apply_linked(self, conn: Conn, reqs: list[TransferRequest]) -> _Outcome:
+        """All of `reqs` as one linked group, in chunks of at most max_chunk_items per call.
+
+        Raises the group's error (the caller's savepoint then undoes every chunk) or _RaceLost.
+        """
+        chunk = self._max_chunk_items
+        if len(reqs) > chunk:
+            await conn.execute(LOCK_SQL, *lock_args(reqs))
+        total = _Outcome()
+        for start in range(0, len(reqs), chunk):
+            (outcome,) = await self._apply_groups(
+                conn, [reqs[start : start + chunk]], allow_expired=False
+            )
+            if outcome.error is not None and outcome.error.startswith("retry|"):
+                raise _RaceLost(outcome.error)
+            if outcome.error is not None:
+                _raise_for(outcome.error)
+            total.transfers.extend(outcome.transfers)
+            total.new.extend(outcome.new)
+            total.replayed.extend(outcome.replayed)
+        return total
 
     async def hold(
         self,
