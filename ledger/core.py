@@ -51,6 +51,7 @@ Clock = Callable[[], datetime]
 
 MAX_DB_RETRIES = 8  # deadlock / serialization failures retried with the same ids
 MAX_GROUP_RETRIES = 3  # a group that raced a concurrent insert of its own id
+MAX_RERUNS = 2  # a job whose call failed without a known outcome is run again to learn it
 MAX_HISTORY_LIMIT = 500
 MAX_SWEEP_LIMIT = 10_000
 SWEEP_CHUNK = 200
@@ -72,7 +73,11 @@ class _RaceLost(Exception):
 class _Job:
     reqs: list[TransferRequest]
     future: asyncio.Future[list[Transfer]]
-    attempts: int = 0
+    attempts: int = 0  # re-runs after losing a race on its own id
+    reruns: int = 0  # re-runs after a failed shared call
+    # A call that carried this job failed without telling whether it committed: its replays
+    # may be this job's own commit, which nobody has reported to on_commit yet.
+    maybe_committed: bool = False
 
 
 @dataclass
@@ -86,6 +91,19 @@ class _Outcome:
 def _raise_for(error: str) -> None:
     code, _, message = error.partition("|")
     raise ERRORS_BY_CODE.get(code, LedgerError)(message)
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed autocommit call may still have committed.
+
+    If the server answered with an error, the call rolled back. A lost connection, a
+    cancellation or a failure in our own code after the call leaves it unknown.
+    """
+    if isinstance(exc, LedgerBusy):
+        return False  # raised only after every attempt was answered with a deadlock
+    if isinstance(exc, asyncpg.PostgresConnectionError):
+        return True
+    return not isinstance(exc, asyncpg.PostgresError)
 
 
 def _outcomes(rows: Sequence[asyncpg.Record], groups: Sequence[Sequence[Any]]) -> list[_Outcome]:
@@ -140,6 +158,7 @@ class Ledger:
         self._coalescer: Coalescer[_Job] = Coalescer(
             self._flush, size=lambda j: len(j.reqs), max_inflight=max_inflight,
             max_chunk_items=max_chunk_items, max_queued_jobs=max_queued_jobs,
+            abandon=self._abandon,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -404,10 +423,16 @@ class Ledger:
         try:
             outcomes = await self._run_with_retry(groups, allow_expired=False)
         except Exception as exc:
-            if len(jobs) > 1:
-                # Isolate whichever job broke the shared call: each runs alone.
+            unknown = _outcome_unknown(exc)
+            if unknown:
+                for job in jobs:
+                    job.maybe_committed = True
+            if len(jobs) > 1 or (unknown and jobs[0].reruns < MAX_RERUNS):
+                # Run each job alone: that isolates a job that broke the shared call, and
+                # after an unknown outcome it tells each caller what is in the books.
                 again: list[_Job] = []
                 for job in jobs:
+                    job.reruns += 1
                     again.extend(await self._flush([job]))
                 return again
             if not jobs[0].future.done():
@@ -423,6 +448,11 @@ class Ledger:
                     continue
                 outcome.error = "ledger_busy|" + outcome.error.partition("|")[2]
             committed.extend(outcome.new)
+            if job.maybe_committed:
+                # Possibly committed by the failed call and never reported: report it now.
+                # (A replay of an older commit is then reported twice; on_commit consumers
+                # must tolerate that rare repeat, never a loss.)
+                committed.extend(outcome.replayed)
             if job.future.done():
                 continue  # the caller was cancelled; the transfers stand regardless
             if outcome.error is not None:
@@ -434,6 +464,21 @@ class Ledger:
                 job.future.set_result(outcome.transfers)
         self._notify(committed)
         return again
+
+    def _abandon(self, jobs: Sequence[_Job], exc: BaseException | None) -> None:
+        """A flush ended without settling these jobs (it was cancelled or crashed).
+
+        Their callers must not wait for ever: they get LedgerBusy, and retrying with the same
+        ids is safe whether or not the interrupted call committed (it then replays).
+        """
+        if exc is not None:
+            log.error("ledger_flush_failed", jobs=len(jobs), error=repr(exc))
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(LedgerBusy(
+                    "the ledger call was interrupted before its outcome was known;"
+                    " retry with the same ids"
+                ))
 
     async def _batch_with_outbox(
         self, reqs: list[TransferRequest], outbox: Sequence[OutboxMessage]
