@@ -24,7 +24,7 @@ from ledger.errors import (
     LedgerBusy,
     LedgerError,
 )
-from ledger.money import bps_down, split_pot, split_rake, split_shares, times_down
+from ledger.money import BPS_PER_UNIT, bps_down, payout_at_odds, split_pot, split_shares
 from ledger.outbox import ClaimedMessage
 from ledger.rows import Conn
 from ledger.types import (
@@ -38,6 +38,7 @@ from ledger.types import (
 )
 
 __all__ = [
+    "BPS_PER_UNIT",
     "HOUSE",
     "WORLD",
     "AccountKind",
@@ -65,10 +66,9 @@ __all__ = [
     "clearing_account",
     "escrow_account",
     "outbox",
+    "payout_at_odds",
     "split_pot",
-    "split_rake",
     "split_shares",
-    "times_down",
     "transfer_id",
     "user_account",
     "user_id_of",

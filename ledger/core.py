@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 
 from ledger import outbox as outbox_mod
+from ledger.accounts import ESCROW_PREFIX, USER_PREFIX
 from ledger.errors import (
     ERRORS_BY_CODE,
     InvalidTransfer,
@@ -24,10 +25,12 @@ from ledger.group_commit import Coalescer
 from ledger.invariants import DEFAULT_EXPIRY_GRACE_S, check_invariants
 from ledger.rows import (
     APPLY_SQL,
+    LOCK_SQL,
     TRANSFER_COLUMNS,
     TRANSFER_JOINS,
     Conn,
     apply_args,
+    lock_args,
     transfer_from_row,
 )
 from ledger.types import (
@@ -39,7 +42,7 @@ from ledger.types import (
     TransferRequest,
     transfer_id,
 )
-from ledger.validate import check_batch, check_currency, check_owner
+from ledger.validate import MAX_APPLY_ITEMS, check_batch, check_currency, check_owner
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +51,7 @@ Clock = Callable[[], datetime]
 
 MAX_DB_RETRIES = 8  # deadlock / serialization failures retried with the same ids
 MAX_GROUP_RETRIES = 3  # a group that raced a concurrent insert of its own id
+MAX_RERUNS = 2  # a job whose call failed without a known outcome is run again to learn it
 MAX_HISTORY_LIMIT = 500
 MAX_SWEEP_LIMIT = 10_000
 SWEEP_CHUNK = 200
@@ -58,7 +62,7 @@ RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.Serial
 
 def auto_floor(owner: str) -> int | None:
     """The floor an account gets when created on first use: users and escrows cannot go negative."""
-    return 0 if owner.startswith(("user:", "escrow:")) else None
+    return 0 if owner.startswith((USER_PREFIX, ESCROW_PREFIX)) else None
 
 
 class _RaceLost(Exception):
@@ -69,19 +73,37 @@ class _RaceLost(Exception):
 class _Job:
     reqs: list[TransferRequest]
     future: asyncio.Future[list[Transfer]]
-    attempts: int = 0
+    attempts: int = 0  # re-runs after losing a race on its own id
+    reruns: int = 0  # re-runs after a failed shared call
+    # A call that carried this job failed without telling whether it committed: its replays
+    # may be this job's own commit, which nobody has reported to on_commit yet.
+    maybe_committed: bool = False
 
 
 @dataclass
 class _Outcome:
     transfers: list[Transfer] = field(default_factory=list)
     new: list[Transfer] = field(default_factory=list)
+    replayed: list[Transfer] = field(default_factory=list)
     error: str | None = None  # "code|message" of the item that failed the group
 
 
 def _raise_for(error: str) -> None:
     code, _, message = error.partition("|")
     raise ERRORS_BY_CODE.get(code, LedgerError)(message)
+
+
+def _outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed autocommit call may still have committed.
+
+    If the server answered with an error, the call rolled back. A lost connection, a
+    cancellation or a failure in our own code after the call leaves it unknown.
+    """
+    if isinstance(exc, LedgerBusy):
+        return False  # raised only after every attempt was answered with a deadlock
+    if isinstance(exc, asyncpg.PostgresConnectionError):
+        return True
+    return not isinstance(exc, asyncpg.PostgresError)
 
 
 def _outcomes(rows: Sequence[asyncpg.Record], groups: Sequence[Sequence[Any]]) -> list[_Outcome]:
@@ -97,11 +119,11 @@ def _outcomes(rows: Sequence[asyncpg.Record], groups: Sequence[Sequence[Any]]) -
             elif status in ("new", "replay"):
                 t = transfer_from_row(row)
                 outcome.transfers.append(t)
-                if status == "new":
-                    outcome.new.append(t)
+                (outcome.new if status == "new" else outcome.replayed).append(t)
         if outcome.error is not None:
             outcome.transfers.clear()
             outcome.new.clear()
+            outcome.replayed.clear()
         pos += len(g)
         out.append(outcome)
     return out
@@ -132,9 +154,11 @@ class Ledger:
         self._rng = rng or random.Random()
         if max_inflight is None:
             max_inflight = max(1, min(4, pool.get_max_size() // 2))
+        self._max_chunk_items = max_chunk_items
         self._coalescer: Coalescer[_Job] = Coalescer(
             self._flush, size=lambda j: len(j.reqs), max_inflight=max_inflight,
             max_chunk_items=max_chunk_items, max_queued_jobs=max_queued_jobs,
+            abandon=self._abandon,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -241,25 +265,60 @@ class Ledger:
         *,
         outbox: Sequence[OutboxMessage] = (),
     ) -> list[Transfer]:
-        """Like batch(), inside the caller's open transaction on `conn`.
+        """Like batch(), inside the caller's open transaction on `conn`; up to MAX_APPLY_ITEMS.
 
-        The caller commits (or rolls back) its own rows together with the money. A deadlock
-        surfaces as asyncpg's DeadlockDetectedError: the caller retries its transaction.
+        The caller commits (or rolls back) its own rows together with the money. The ledger's
+        part runs in a savepoint, so a deadlock (or a lost race on an id) is retried with the
+        same ids without disturbing the caller's transaction; after MAX_DB_RETRIES it raises
+        LedgerBusy. A batch larger than one call first locks every account it touches in one
+        sorted statement, then applies chunk by chunk: its lock order stays global, so it
+        cannot deadlock with a concurrent transfer. A business error rolls back the savepoint
+        (every chunk) and raises; the caller's transaction stays usable.
         on_commit runs once the caller's transaction has ended and the transfers exist.
         """
         reqs = list(reqs)
-        check_batch(reqs)
+        check_batch(reqs, max_items=MAX_APPLY_ITEMS)
         assert conn.is_in_transaction(), "apply() runs inside the caller's transaction"
-        (outcome,) = await self._apply_groups(conn, [reqs], allow_expired=False)
-        if outcome.error is not None:
-            _raise_for(outcome.error)
-        if outbox:
-            await outbox_mod.enqueue(conn, outbox)
-        if outcome.new and self._on_commit is not None:
-            task = asyncio.get_running_loop().create_task(self._notify_after(conn, outcome.new))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        return outcome.transfers
+        for attempt in range(MAX_DB_RETRIES):
+            try:
+                async with conn.transaction():  # a savepoint inside the caller's transaction
+                    outcome = await self._apply_linked(conn, reqs)
+                    if outbox:
+                        await outbox_mod.enqueue(conn, outbox)
+            except (*RETRYABLE, _RaceLost):
+                log.info("ledger_apply_retry", attempt=attempt)
+                await asyncio.sleep(self._rng.uniform(0, 0.002 * 2**attempt))
+                continue
+            if outcome.new and self._on_commit is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._notify_after(conn, outcome.new)
+                )
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            return outcome.transfers
+        raise LedgerBusy(f"gave up after {MAX_DB_RETRIES} deadlocks or lost races")
+
+    async def _apply_linked(self, conn: Conn, reqs: list[TransferRequest]) -> _Outcome:
+        """All of `reqs` as one linked group, in chunks of at most max_chunk_items per call.
+
+        Raises the group's error (the caller's savepoint then undoes every chunk) or _RaceLost.
+        """
+        chunk = self._max_chunk_items
+        if len(reqs) > chunk:
+            await conn.execute(LOCK_SQL, *lock_args(reqs))
+        total = _Outcome()
+        for start in range(0, len(reqs), chunk):
+            (outcome,) = await self._apply_groups(
+                conn, [reqs[start : start + chunk]], allow_expired=False
+            )
+            if outcome.error is not None and outcome.error.startswith("retry|"):
+                raise _RaceLost(outcome.error)
+            if outcome.error is not None:
+                _raise_for(outcome.error)
+            total.transfers.extend(outcome.transfers)
+            total.new.extend(outcome.new)
+            total.replayed.extend(outcome.replayed)
+        return total
 
     async def hold(
         self,
@@ -364,10 +423,16 @@ class Ledger:
         try:
             outcomes = await self._run_with_retry(groups, allow_expired=False)
         except Exception as exc:
-            if len(jobs) > 1:
-                # Isolate whichever job broke the shared call: each runs alone.
+            unknown = _outcome_unknown(exc)
+            if unknown:
+                for job in jobs:
+                    job.maybe_committed = True
+            if len(jobs) > 1 or (unknown and jobs[0].reruns < MAX_RERUNS):
+                # Run each job alone: that isolates a job that broke the shared call, and
+                # after an unknown outcome it tells each caller what is in the books.
                 again: list[_Job] = []
                 for job in jobs:
+                    job.reruns += 1
                     again.extend(await self._flush([job]))
                 return again
             if not jobs[0].future.done():
@@ -383,6 +448,11 @@ class Ledger:
                     continue
                 outcome.error = "ledger_busy|" + outcome.error.partition("|")[2]
             committed.extend(outcome.new)
+            if job.maybe_committed:
+                # Possibly committed by the failed call and never reported: report it now.
+                # (A replay of an older commit is then reported twice; on_commit consumers
+                # must tolerate that rare repeat, never a loss.)
+                committed.extend(outcome.replayed)
             if job.future.done():
                 continue  # the caller was cancelled; the transfers stand regardless
             if outcome.error is not None:
@@ -394,6 +464,21 @@ class Ledger:
                 job.future.set_result(outcome.transfers)
         self._notify(committed)
         return again
+
+    def _abandon(self, jobs: Sequence[_Job], exc: BaseException | None) -> None:
+        """A flush ended without settling these jobs (it was cancelled or crashed).
+
+        Their callers must not wait for ever: they get LedgerBusy, and retrying with the same
+        ids is safe whether or not the interrupted call committed (it then replays).
+        """
+        if exc is not None:
+            log.error("ledger_flush_failed", jobs=len(jobs), error=repr(exc))
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(LedgerBusy(
+                    "the ledger call was interrupted before its outcome was known;"
+                    " retry with the same ids"
+                ))
 
     async def _batch_with_outbox(
         self, reqs: list[TransferRequest], outbox: Sequence[OutboxMessage]

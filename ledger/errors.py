@@ -76,5 +76,9 @@ ERRORS_BY_CODE: dict[str, type[LedgerError]] = {
     for cls in (
         InvalidTransfer, AccountNotFound, CurrencyMismatch, InsufficientFunds,
         IdempotencyConflict, HoldNotFound, HoldAlreadyResolved, HoldExpired, DuplicateExtRef,
+        LedgerBusy, InvariantViolation,
     )
 }
+# ledger_apply answers "retry" when it lost a race on an id; the Ledger re-runs such a group,
+# and if one still reaches a caller it is the same situation as busy: retry later, same ids.
+ERRORS_BY_CODE["retry"] = LedgerBusy

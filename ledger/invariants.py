@@ -4,7 +4,12 @@ Definitions (docs/ledger.md):
 - posted columns fold every `single` and `post` transfer on the account;
 - pending columns fold every `pending` transfer that is not resolved (no post/void row names
   it), expired-but-not-yet-swept holds included;
-- a hold is resolved exactly when a post or void row names it, and then `resolved_at` is set.
+- a hold is resolved exactly when a post or void row names it, and then `resolved_at` is set;
+- a post or void names a `pending` transfer, never a `single` (or another post/void);
+- a post was made before its hold expired: its `created_at` is the time ledger_apply judged
+  the expiry by (read once the locks were held), so it must be earlier than `expires_at`
+  (a void may come later: that is how the sweeper releases expired holds);
+- a transfer's currency is the currency of both its accounts.
 """
 
 from __future__ import annotations
@@ -75,6 +80,30 @@ SELECT h.id, h.resolved_at IS NOT NULL AS marked, r.id AS by_id, r.kind AS by_ki
  LIMIT $1
 """
 
+NOT_A_HOLD = """
+SELECT r.id, r.kind, h.id AS target, h.kind AS target_kind
+  FROM transfers r JOIN transfers h ON h.id = r.pending_id
+ WHERE h.kind <> 'pending'
+ LIMIT $1
+"""
+
+LATE_POSTS = """
+SELECT r.id, r.created_at, h.id AS hold_id, h.expires_at
+  FROM transfers r JOIN transfers h ON h.id = r.pending_id
+ WHERE r.kind = 'post' AND h.kind = 'pending' AND r.created_at >= h.expires_at
+ LIMIT $1
+"""
+
+FOREIGN_CURRENCY = """
+SELECT t.id, t.currency, da.owner AS debit, da.currency AS debit_currency,
+       ca.owner AS credit, ca.currency AS credit_currency
+  FROM transfers t
+  JOIN accounts da ON da.id = t.debit_account_id
+  JOIN accounts ca ON ca.id = t.credit_account_id
+ WHERE t.currency <> da.currency OR t.currency <> ca.currency
+ LIMIT $1
+"""
+
 STALE_HOLDS = """
 SELECT id, expires_at FROM transfers
  WHERE kind = 'pending' AND resolved_at IS NULL
@@ -112,6 +141,20 @@ async def check_invariants(
                 f"hold {r['id']}: resolved_at set={r['marked']} but resolving row={r['by_id']}"
                 f" ({r['by_kind']} {r['by_amount']} of {r['amount_minor']},"
                 f" other accounts={r['other_accounts']})"
+            )
+        for r in await conn.fetch(NOT_A_HOLD, MAX_FINDINGS):
+            findings.append(
+                f"{r['kind']} {r['id']} points at {r['target_kind']} {r['target']}, not at a hold"
+            )
+        for r in await conn.fetch(LATE_POSTS, MAX_FINDINGS):
+            findings.append(
+                f"post {r['id']} made at {r['created_at']}, at or after hold {r['hold_id']}"
+                f" expired at {r['expires_at']}"
+            )
+        for r in await conn.fetch(FOREIGN_CURRENCY, MAX_FINDINGS):
+            findings.append(
+                f"transfer {r['id']} in {r['currency']} between {r['debit']}"
+                f" ({r['debit_currency']}) and {r['credit']} ({r['credit_currency']})"
             )
         for r in await conn.fetch(STALE_HOLDS, now, expiry_grace_s, MAX_FINDINGS):
             findings.append(

@@ -22,6 +22,16 @@ APPLY_SQL = (
     " $13::timestamptz, $14::boolean)"
 )
 
+LOCK_SQL = "SELECT ledger_lock($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[])"
+
+
+def lock_args(reqs: Sequence[TransferRequest]) -> list[Any]:
+    """Arguments of ledger_lock: the accounts (and holds) of every request, in one statement."""
+    return [
+        [r.debit for r in reqs], [r.credit for r in reqs], [r.currency for r in reqs],
+        [r.kind.value for r in reqs], [r.pending_id for r in reqs],
+    ]
+
 
 def apply_args(
     groups: Sequence[Sequence[TransferRequest]], now: datetime | None, allow_expired: bool

@@ -10,7 +10,8 @@ from ledger.errors import InvalidTransfer
 from ledger.types import TransferKind, TransferRequest
 
 MAX_AMOUNT_MINOR = 10**15  # far above any real stake; keeps every sum inside BIGINT
-MAX_BATCH_ITEMS = 1000
+MAX_BATCH_ITEMS = 1000  # transfer()/batch(): one call of ledger_apply
+MAX_APPLY_ITEMS = 10_000  # apply(): chunked inside the caller's transaction
 MAX_HOLD_TIMEOUT_S = 90 * 24 * 3600
 MAX_OWNER_CHARS = 200
 MAX_CODE_CHARS = 64
@@ -83,10 +84,10 @@ def check_request(req: TransferRequest) -> None:
         raise InvalidTransfer("debit and credit must be different accounts")
 
 
-def check_batch(reqs: Sequence[TransferRequest]) -> None:
-    """A linked batch: 1..MAX_BATCH_ITEMS well-formed requests with distinct ids."""
-    if not 1 <= len(reqs) <= MAX_BATCH_ITEMS:
-        raise InvalidTransfer(f"a batch holds 1..{MAX_BATCH_ITEMS} transfers")
+def check_batch(reqs: Sequence[TransferRequest], *, max_items: int = MAX_BATCH_ITEMS) -> None:
+    """A linked batch: 1..max_items well-formed requests with distinct ids."""
+    if not 1 <= len(reqs) <= max_items:
+        raise InvalidTransfer(f"a batch holds 1..{max_items} transfers")
     for req in reqs:
         check_request(req)
     if len({r.id for r in reqs}) != len(reqs):

@@ -54,12 +54,12 @@ async def deliver_alert(state: AppState, sender: Sender, msg: ClaimedMessage) ->
         msg.recipient,
     )
     if user is None:
-        await outbox.mark_failed(pool, msg.id, "unknown_recipient")
+        await outbox.mark_failed(pool, msg, "unknown_recipient")
         return Delivery("failed", error="unknown_recipient")
     user_id = str(user["id"])
     if not user["alerts_enabled"]:
         await sender.decide(key, user_id, msg.kind, "skipped", "alerts_disabled")
-        await outbox.mark_sent(pool, msg.id, "skipped:alerts_disabled")
+        await outbox.mark_sent(pool, msg, "skipped:alerts_disabled")
         return Delivery("skipped")
     text = render_alert(state.settings, msg.kind, msg.payload)
     template_name: str | None = None
@@ -69,7 +69,7 @@ async def deliver_alert(state: AppState, sender: Sender, msg: ClaimedMessage) ->
         template_name = state.settings.whatsapp_alert_templates.get(msg.kind)
         if template_name is None:
             await sender.decide(key, user_id, msg.kind, "unsendable", "outside_window_no_template")
-            await outbox.mark_failed(pool, msg.id, "outside_window_no_template")
+            await outbox.mark_failed(pool, msg, "outside_window_no_template")
             return Delivery("unsendable")
         message = messages.template(
             template_name, state.settings.whatsapp_template_language, [text]
@@ -91,26 +91,26 @@ async def deliver_alert(state: AppState, sender: Sender, msg: ClaimedMessage) ->
 async def _settle(state: AppState, sender: Sender, msg: ClaimedMessage, result: Delivery) -> None:
     pool = state.pool
     if result.outcome in ("accepted", "already"):
-        if await outbox.mark_sent(pool, msg.id, result.wamid):
+        if await outbox.mark_sent(pool, msg, result.wamid):
             metrics.OUTBOX_SENT.labels(CHANNEL).inc()
     elif result.outcome in ("retry", "deferred", "unknown"):
         retry_at = sender.now() + timedelta(seconds=max(result.wait_s, 0.05))
-        await outbox.mark_retry(pool, msg.id, result.error or result.outcome, retry_at)
+        await outbox.mark_retry(pool, msg, result.error or result.outcome, retry_at)
     else:  # failed, skipped, unsendable
-        await outbox.mark_failed(pool, msg.id, result.error or result.outcome)
+        await outbox.mark_failed(pool, msg, result.error or result.outcome)
 
 
 async def _deliver_for_user(state: AppState, sender: Sender, batch: list[ClaimedMessage]) -> None:
     started = time.monotonic()
     for msg in batch:  # one user's alerts in commit order, spaced by the pair rate
         if time.monotonic() - started > LEASE_S / 2:
-            await outbox.mark_retry(state.pool, msg.id, "lease budget", sender.now())
+            await outbox.mark_retry(state.pool, msg, "lease budget", sender.now())
             continue
         try:
             await deliver_alert(state, sender, msg)
         except Exception as exc:
             log.exception("whatsapp_alert_failed", outbox_id=str(msg.id))
-            await outbox.mark_retry(state.pool, msg.id, f"{type(exc).__name__}: {exc}")
+            await outbox.mark_retry(state.pool, msg, f"{type(exc).__name__}: {exc}")
 
 
 async def run_once(state: AppState, sender: Sender) -> int:

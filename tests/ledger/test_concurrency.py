@@ -6,7 +6,9 @@ import asyncio
 import uuid
 from typing import Any
 
-from ledger import InsufficientFunds, Ledger, TransferKind, TransferRequest
+import pytest
+
+from ledger import InsufficientFunds, Ledger, LedgerBusy, TransferKind, TransferRequest
 from tests.ledger.helpers import CUR, deposit, new_escrow, new_user, req
 
 
@@ -96,3 +98,91 @@ async def test_same_post_from_20_tasks_resolves_once(pool: Any, ledger: Ledger) 
     results = await asyncio.gather(*(ledgers[i % 4].transfer(post) for i in range(20)))
     assert all(r == results[0] for r in results)
     assert (await ledger.balance(escrow, CUR)).posted_minor == 500
+
+
+class _AnswerLost(Ledger):
+    """A real ledger whose next call commits but whose answer never arrives (a cut connection).
+
+    `shared_only`: only a call that carries several coalesced jobs loses its answer.
+    """
+
+    def __init__(self, pool: Any, *, shared_only: bool, **kw: Any) -> None:
+        super().__init__(pool, **kw)
+        self.shared_only = shared_only
+        self.armed = True
+
+    async def _apply_groups(self, conn: Any, groups: Any, *, allow_expired: bool) -> Any:
+        outcomes = await super()._apply_groups(conn, groups, allow_expired=allow_expired)
+        if self.armed and (len(groups) > 1 or not self.shared_only):
+            self.armed = False
+            raise ConnectionResetError("the answer was lost after the commit")
+        return outcomes
+
+
+async def test_on_commit_reports_a_shared_call_whose_answer_was_lost(pool: Any) -> None:
+    """The coalesced jobs re-run alone and find replays: they are still reported, once."""
+    seen: list[uuid.UUID] = []
+    lossy = _AnswerLost(pool, shared_only=True, max_inflight=1,
+                        on_commit=lambda ts: seen.extend(t.id for t in ts))
+    user = new_user()
+    reqs = [req("world", user, 10 + i) for i in range(3)]  # 1st alone, then 2nd+3rd shared
+    results = await asyncio.gather(*(lossy.transfer(r) for r in reqs))
+    assert not lossy.armed, "the shared call lost its answer"
+    assert [t.id for t in results] == [r.id for r in reqs]
+    assert sorted(seen) == sorted(r.id for r in reqs)
+    assert (await lossy.balance(user, CUR)).posted_minor == 10 + 11 + 12
+
+
+async def test_a_lone_call_whose_answer_was_lost_tells_the_caller_what_committed(
+    pool: Any,
+) -> None:
+    seen: list[uuid.UUID] = []
+    lossy = _AnswerLost(pool, shared_only=False,
+                        on_commit=lambda ts: seen.extend(t.id for t in ts))
+    r = req("world", new_user(), 25)
+    assert (await lossy.transfer(r)).id == r.id
+    assert not lossy.armed and seen == [r.id]
+
+
+async def _cancel_new_tasks(before: set[asyncio.Task[Any]], caller: asyncio.Task[Any]) -> int:
+    flushes = asyncio.all_tasks() - before - {caller}
+    for task in flushes:
+        task.cancel()
+    return len(flushes)
+
+
+async def test_a_flush_cancelled_while_waiting_on_the_database_settles_its_caller(
+    pool: Any,
+) -> None:
+    ledger = Ledger(pool, max_inflight=1)
+    user = new_user()
+    await deposit(ledger, user, 100)
+    spend = req(user, "house", 40)
+    async with pool.acquire() as blocker:
+        async with blocker.transaction():
+            await blocker.execute(
+                "SELECT 1 FROM accounts WHERE owner = $1 AND currency = $2 FOR UPDATE", user, CUR
+            )
+            before = asyncio.all_tasks()
+            caller = asyncio.create_task(ledger.transfer(spend))
+            for _ in range(3):
+                await asyncio.sleep(0)  # let the flush start its call (it waits on the lock)
+            assert await _cancel_new_tasks(before, caller) >= 1
+            with pytest.raises(LedgerBusy):
+                await asyncio.wait_for(caller, 30)
+    # The outcome was unknown: retrying with the same id commits it exactly once.
+    assert (await ledger.transfer(spend)).id == spend.id
+    assert (await ledger.balance(user, CUR)).posted_minor == 60
+
+
+async def test_a_flush_cancelled_before_it_ran_settles_its_caller(pool: Any) -> None:
+    ledger = Ledger(pool, max_inflight=1)
+    r = req("world", new_user(), 5)
+    before = asyncio.all_tasks()
+    caller = asyncio.create_task(ledger.transfer(r))
+    await asyncio.sleep(0)  # the caller queues its job; the flush task exists, not started
+    assert await _cancel_new_tasks(before, caller) == 1
+    with pytest.raises(LedgerBusy):
+        await asyncio.wait_for(caller, 30)
+    # The coalescer is not left thinking a flush is still in flight.
+    assert (await asyncio.wait_for(ledger.transfer(r), 30)).id == r.id

@@ -116,3 +116,53 @@ async def test_deposit_with_user_notice(ledger: Ledger, pool: Any) -> None:
     await ledger.batch([t], outbox=[notice])
     assert await ledger.batch([t], outbox=[notice]) == [await ledger.get_transfer(t.id)]
     assert (await ledger.balance(user, CUR)).posted_minor == 100
+
+
+async def test_a_worker_whose_lease_was_taken_over_cannot_mark(ledger: Ledger, pool: Any) -> None:
+    """Worker A stalls past its lease; B claims and delivers; A's late marks change nothing."""
+    channel = f"test-{uuid.uuid4().hex[:8]}"
+    m = _msg(channel)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, [m])
+    (a,) = await outbox.claim_due(pool, channel, 1, 30)
+    await pool.execute("UPDATE outbox SET lease_until = now() - interval '1 s' WHERE id = $1", m.id)
+    (b,) = await outbox.claim_due(pool, channel, 1, 30)
+    assert (a.id, a.attempts, b.attempts) == (m.id, 1, 2)
+    assert not await outbox.mark_sent(pool, a, "wamid.A")
+    assert await outbox.mark_retry(pool, a, "late") == outbox.LEASE_LOST
+    assert not await outbox.mark_failed(pool, a, "late")
+    assert await outbox.mark_sent(pool, b, "wamid.B")
+    row = await _state(pool, m.id)
+    assert (row["state"], row["provider_ref"], row["last_error"]) == ("sent", "wamid.B", None)
+    assert not await outbox.mark_sent(pool, b, "wamid.B2")  # recorded once
+
+
+async def test_a_claim_that_was_marked_cannot_mark_again(ledger: Ledger, pool: Any) -> None:
+    channel = f"test-{uuid.uuid4().hex[:8]}"
+    m = _msg(channel)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, [m])
+    (a,) = await outbox.claim_due(pool, channel, 1, 30)
+    assert await outbox.mark_retry(pool, a, "HTTP 503", datetime.now(UTC)) == "pending"
+    assert not await outbox.mark_sent(pool, a, "wamid.late")  # its lease ended with the retry
+    (again,) = await outbox.claim_due(pool, channel, 1, 30)
+    assert await outbox.mark_sent(pool, again, "wamid.1")
+
+
+async def test_a_message_whose_sending_keeps_crashing_is_capped(ledger: Ledger, pool: Any) -> None:
+    """The worker dies mid-send every time (no mark at all): each claim is an attempt."""
+    channel = f"test-{uuid.uuid4().hex[:8]}"
+    m = _msg(channel)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, [m])
+    claims = 0
+    for _ in range(outbox.MAX_ATTEMPTS + 3):
+        if not await outbox.claim_due(pool, channel, 1, 30):
+            break
+        claims += 1
+        await pool.execute(  # the lease lapses: the crashed worker never comes back
+            "UPDATE outbox SET lease_until = now() - interval '1 s' WHERE id = $1", m.id)
+    assert claims == outbox.MAX_ATTEMPTS
+    row = await _state(pool, m.id)
+    assert (row["state"], row["attempts"]) == ("failed", outbox.MAX_ATTEMPTS)
+    assert row["last_error"].startswith(f"gave up after {outbox.MAX_ATTEMPTS} claims")

@@ -72,7 +72,7 @@ async def test_replay_returns_first_result_and_changes_nothing(ledger: Ledger) -
     user = new_user()
     r = req("world", user, 250, code="deposit")
     first = await ledger.transfer(r)
-    again = await ledger.transfer(TransferRequest(**{**_fields(r), "meta": {"other": 1}}))
+    again = await ledger.transfer(TransferRequest(**_fields(r)))
     assert again == first
     assert (await ledger.balance(user, CUR)).posted_minor == 250
 
@@ -92,6 +92,39 @@ async def test_same_id_with_other_content_is_a_conflict(
         await ledger.transfer(TransferRequest(**{**_fields(r), **change}))
     assert err.value.code == "idempotency_conflict"
     assert (await ledger.balance(user, CUR)).posted_minor == 250
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"ext_ref": "RCPT-other"}, "ext_ref"), ({"ext_ref": None}, "ext_ref"),
+     ({"code": "bonus"}, "code"), ({"meta": {"ref": "B2"}}, "meta"), ({"meta": {}}, "meta"),
+     ({"amount_minor": 1}, "amount_minor")],
+)
+async def test_a_replay_must_match_every_field(
+    ledger: Ledger, change: dict[str, Any], field: str
+) -> None:
+    """Like TigerBeetle's exists_with_different_*: the conflict names the field."""
+    user = new_user()
+    r = req("world", user, 250, code="deposit", meta={"ref": "B1"},
+            ext_ref=f"RCPT-{uuid.uuid4().hex[:12]}")
+    first = await ledger.transfer(r)
+    with pytest.raises(IdempotencyConflict) as err:
+        await ledger.transfer(TransferRequest(**{**_fields(r), **change}))
+    assert err.value.message.endswith(f"already exists with a different {field}")
+    assert await ledger.get_transfer(r.id) == first
+    assert (await ledger.balance(user, CUR)).posted_minor == 250
+
+
+async def test_a_replayed_hold_must_have_the_same_timeout(ledger: Ledger) -> None:
+    user, escrow = new_user(), new_escrow()
+    await deposit(ledger, user, 500)
+    hold_id = uuid.uuid4()
+    first = await ledger.hold(hold_id, user, escrow, 300, CUR, timeout_s=60, code="stake")
+    assert await ledger.hold(hold_id, user, escrow, 300, CUR, timeout_s=60, code="stake") == first
+    with pytest.raises(IdempotencyConflict) as err:
+        await ledger.hold(hold_id, user, escrow, 300, CUR, timeout_s=61, code="stake")
+    assert err.value.message.endswith("a different timeout_s")
+    await ledger.void(uuid.uuid4(), hold_id)
 
 
 async def test_ext_ref_is_unique_across_transfers(ledger: Ledger) -> None:
@@ -272,3 +305,22 @@ async def test_apply_reports_only_what_the_caller_committed(pool: Any, ledger: L
             break
         await asyncio.sleep(0.01)
     assert seen == [kept.id]
+
+
+async def test_every_code_the_database_answers_has_its_own_error(pool: Any) -> None:
+    """ledger_apply reports failures as 'code|message'; none may fall back to the base class."""
+    import re
+
+    from ledger.errors import ERRORS_BY_CODE, LedgerBusy, LedgerError
+
+    source = "".join([
+        await pool.fetchval("SELECT pg_get_functiondef($1::regproc)", name)
+        for name in ("ledger_apply", "ledger_lock", "ledger_undo")
+    ])
+    codes = set(re.findall(r"'([a-z_]+)\|", source))
+    assert {"insufficient_funds", "hold_expired", "idempotency_conflict", "retry"} <= codes
+    for code in codes | {"ledger_busy", "invariant_violation"}:
+        cls = ERRORS_BY_CODE.get(code, LedgerError)
+        assert cls is not LedgerError, code
+        assert cls.code == code or (code, cls) == ("retry", LedgerBusy)
+

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from ledger import times_down
+from ledger import payout_at_odds
 
 Side = Literal["yes", "no"]
 SIDES: tuple[Side, ...] = ("yes", "no")
@@ -67,7 +67,7 @@ def win_payout_minor(stake_minor: int, odds: Odds) -> int:
     """What a winning stake returns in total: stake + profit rounded down."""
     assert stake_minor > 0
     r = odds.profit_ratio
-    return stake_minor + times_down(stake_minor, r)
+    return stake_minor + payout_at_odds(stake_minor, r)
 
 
 @dataclass(frozen=True, slots=True)

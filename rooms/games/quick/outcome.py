@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from ledger import times_down
+from ledger import payout_at_odds
 
 
 class InvalidChoice(ValueError):
@@ -28,7 +28,7 @@ class Outcome:
         """Stake times multiplier, rounded down: the remainder stays with the house."""
         assert stake_minor > 0
         assert self.multiplier >= 0
-        return times_down(stake_minor, self.multiplier)
+        return payout_at_odds(stake_minor, self.multiplier)
 
 
 def fmt_multiplier(m: Fraction) -> str:

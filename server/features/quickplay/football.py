@@ -35,7 +35,6 @@ MAX_BETS_PER_QUESTION = 2_000
 MAX_OPEN_HORIZON = timedelta(days=30)
 SETTLE_GRACE = timedelta(days=7)  # holds outlive the close by this much; then they expire (refund)
 LIST_LIMIT = 50
-APPLY_CHUNK = 900  # below the ledger's batch limit
 
 
 def bettor(bet: asyncpg.Record) -> str:
@@ -240,7 +239,7 @@ async def settle_question(state: AppState, question_id: str, result: str) -> dic
             reqs.append(TransferRequest(transfer_id(qid, "settle", HOUSE), escrow, HOUSE,
                                         losing_minor, s.currency, code="rake",
                                         meta={"question_id": str(qid)}))
-        await apply_chunked(state, conn, reqs, outbox)
+        await state.ledger.apply(conn, reqs, outbox=outbox)  # one call: one lock order
         for b in live:
             paid = plan.payouts_minor[str(b["id"])]
             await conn.execute("UPDATE quick_bets SET state = $2, payout_minor = $3,"
@@ -270,7 +269,7 @@ async def void_question(state: AppState, question_id: str) -> dict[str, Any]:
                 for b in live]
         outbox = [_alert(b, "football_void", f"\"{q['question']}\" was called off; your stake"
                          f" of {amount_text(s, b['stake_minor'])} is back.") for b in live]
-        await apply_chunked(state, conn, reqs, outbox)
+        await state.ledger.apply(conn, reqs, outbox=outbox)  # one call: one lock order
         await conn.execute("UPDATE quick_bets SET state = 'void', payout_minor = stake_minor"
                            " WHERE question_id = $1 AND state = 'open'", qid)
         await _mark_expired(conn, expired)
@@ -278,18 +277,6 @@ async def void_question(state: AppState, question_id: str) -> dict[str, Any]:
                                    " resolved_at = now() WHERE id = $1 RETURNING *", qid)
         assert done is not None
         return await _summary(conn, done)
-
-
-async def apply_chunked(
-    state: AppState, conn: Conn, reqs: list[TransferRequest],
-    outbox: list[OutboxMessage],
-) -> None:
-    """Apply in bounded chunks, in order, inside the caller's one transaction (still atomic)."""
-    for start in range(0, len(reqs), APPLY_CHUNK):
-        last = start + APPLY_CHUNK >= len(reqs)
-        await state.ledger.apply(conn, reqs[start : start + APPLY_CHUNK],
-                                 outbox=outbox if last else ())
-
 
 
 async def _mark_expired(conn: Conn, expired: list[asyncpg.Record]) -> None:
