@@ -64,6 +64,7 @@ def test(args: list[str]) -> int:
     for step in (
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],
+        [str(BIN / "lint-imports")],
     ):
         code = run(step)
         if code != 0:

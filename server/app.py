@@ -163,6 +163,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(RequestContext), Middleware(SecurityHeaders)],
     )

@@ -7,9 +7,15 @@ import asyncio
 import getpass
 import os
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from server.config import Settings
+
+if TYPE_CHECKING:
+    from server.state import AppState
+
+T = TypeVar("T")
 
 HTTP_CONCURRENCY_MARGIN = 1024  # HTTP requests and handshakes on top of the websocket cap
 
@@ -69,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def draining_server(config):  # type: ignore[no-untyped-def]
+def draining_server(config: Any) -> Any:
     """A uvicorn server that, on the first SIGTERM/SIGINT, drains live rooms before exiting.
 
     Uvicorn alone would close every websocket at once; draining first lets
@@ -103,7 +109,7 @@ def draining_server(config):  # type: ignore[no-untyped-def]
     return _Server(config)
 
 
-async def _with_state(fn):  # type: ignore[no-untyped-def]
+async def _with_state(fn: Callable[[AppState], Awaitable[T]]) -> T:
     from server.app import build_state, close_state
 
     settings = Settings()

@@ -11,10 +11,12 @@ router's refusal text. A player never reads an account key or minor units.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ledger.errors import (
     AccountNotFound,
@@ -122,7 +124,7 @@ async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
                         headers=headers)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     MatchpotError: problem_handler, LedgerError: problem_handler,
     RoomError: problem_handler, MatchmakingError: problem_handler,
 }

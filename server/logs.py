@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -86,14 +87,14 @@ def mask_phone(value: str) -> str:
     return sign + digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
 
 
-def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if isinstance(value, str):
             event[key] = redact_secrets(value)
     return event
 
 
-def _mask_phones(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask_phones(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if isinstance(value, str) and key != "event" and PHONE_RE.search(value):
             event[key] = PHONE_RE.sub(lambda m: mask_phone(m.group(0)), value)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg
 import structlog
 
 import ledger
 import server
+from server.db import DbConn
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,7 @@ def pending_files() -> list[tuple[str, Path]]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: DbConn) -> list[str]:
     """Apply what has not been applied yet; return the names applied now."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)

@@ -58,13 +58,13 @@ def counter_key(prefix: str, name: str, subject: str) -> str:
 async def hit(redis: Redis, key: str, window_s: int) -> Hit:
     """Count one attempt on `key` (one atomic script, so it is safe on a cluster too)."""
     assert window_s > 0
-    count, ttl = await redis.eval(_HIT, 1, key, window_s)  # type: ignore[misc]
+    count, ttl = await redis.eval(_HIT, 1, key, window_s)
     return Hit(int(count), max(int(ttl), 1))
 
 
 async def give_back(redis: Redis, key: str) -> None:
     """Undo one attempt (a success that should not count against the limit)."""
-    await redis.eval(_GIVE_BACK, 1, key)  # type: ignore[misc]
+    await redis.eval(_GIVE_BACK, 1, key)
 
 
 def client_ip(conn: HTTPConnection) -> str:

@@ -1,0 +1,1 @@
+"""Black-box load against a running server, through the client SDK only (README.md)."""
