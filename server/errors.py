@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncpg
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -61,4 +64,27 @@ async def ledger_error_handler(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse(error_body(exc.code, exc.message), status_code=status)
 
 
-EXCEPTION_HANDLERS = {ApiError: api_error_handler, LedgerError: ledger_error_handler}
+# Postgres or Redis down or too slow: the client should retry later, not report a bug.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.CannotConnectNowError, TimeoutError, ConnectionError,
+)
+UNAVAILABLE_MSG = "A service we depend on is not answering; try again in a moment."
+
+
+async def outage_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """503 `service_unavailable`, and one rate-limited log line per kind instead of a trace."""
+    from server import metrics
+    from server.logs import log_outage
+
+    log_outage(exc, "http", path=request.url.path)
+    metrics.ERRORS.labels(code="service_unavailable").inc()
+    return JSONResponse(error_body("service_unavailable", UNAVAILABLE_MSG), status_code=503,
+                        headers={"Retry-After": "2"})
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: api_error_handler, LedgerError: ledger_error_handler,
+    **dict.fromkeys(OUTAGE_ERRORS, outage_error_handler),
+}

@@ -24,7 +24,7 @@ from ledger.errors import LedgerError
 from server import metrics
 from server.auth.tokens import TokenError, decode_access_token
 from server.auth.users import get_user
-from server.errors import ApiError
+from server.errors import OUTAGE_ERRORS, UNAVAILABLE_MSG, ApiError
 from server.gateway import handlers as _builtin_handlers  # noqa: F401  (registers ping, balance)
 from server.gateway.balances import read_balances
 from server.gateway.connection import Connection
@@ -42,7 +42,7 @@ from server.gateway.protocol import (
 )
 from server.gateway.ratelimit import TokenBucket
 from server.gateway.registry import FrameError, disconnect_hooks, handler_for
-from server.logs import mask_phone
+from server.logs import log_outage, mask_phone, outage_kind
 from server.state import AppState
 
 log = structlog.get_logger(__name__)
@@ -132,12 +132,16 @@ class GatewayEndpoint:
                     return
                 try:
                     await _session(state, hub, conn_id, receive, send)
-                except Exception:
+                except Exception as exc:
                     # Postgres or Redis failed mid-handshake: say so instead of a bare drop.
-                    log.exception("ws_session_failed")
+                    code, reason = CLOSE_INTERNAL, "internal_error"
+                    if outage_kind(exc) is not None:
+                        log_outage(exc, "ws_session")
+                        code, reason = CLOSE_TRY_AGAIN, "service_unavailable"
+                    else:
+                        log.exception("ws_session_failed")
                     with contextlib.suppress(Exception):
-                        await send({"type": "websocket.close", "code": CLOSE_INTERNAL,
-                                    "reason": "internal_error"})
+                        await send({"type": "websocket.close", "code": code, "reason": reason})
             finally:
                 hub.open_sockets -= 1
                 metrics.WS_CONNECTIONS.dec()
@@ -331,6 +335,8 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
         if exc.code == "invalid_field":
             _strike(conn, strikes, codec, exc.code, exc.msg, rid)
         else:
+            if exc.code == "service_unavailable":
+                log_outage(exc, t)
             _reply_error(conn, codec, exc.code, exc.msg, rid)
         return
     except ApiError as exc:
@@ -338,6 +344,10 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
         return
     except LedgerError as exc:
         _reply_error(conn, codec, exc.code, exc.message, rid)
+        return
+    except OUTAGE_ERRORS as exc:  # Redis or Postgres down or too slow: retry later
+        log_outage(exc, t)
+        _reply_error(conn, codec, "service_unavailable", UNAVAILABLE_MSG, rid)
         return
     except Exception:
         log.exception("ws_handler_failed", t=t)
