@@ -33,6 +33,7 @@ from server.db import DbBounds, create_pool
 from server.embedded import Services, start_services
 from server.errors import EXCEPTION_HANDLERS
 from server.gateway.events import LedgerCommitFanout
+from server.logs import outage_log
 from server.migrate import migrate
 from server.state import AppState
 
@@ -134,6 +135,7 @@ async def build_state(settings: Settings, services: Services | None = None) -> A
     async with pool.acquire() as conn:
         await migrate(conn)
     redis = make_redis(settings, services.redis_url)
+    outage_log(interval_s=settings.outage_log_interval_s)
     await redis.ping()
     commit_fanout = LedgerCommitFanout()  # balance pushes to players' websockets
     ledger = Ledger(pool, on_commit=commit_fanout)

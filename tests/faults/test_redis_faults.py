@@ -44,19 +44,22 @@ async def assert_no_hold_without_ticket(pool: Any, mm: Matchmaker, users: list[s
 
 
 class StopRedisAfterHold(LedgerStakes):
-    """The real ledger StakeHolder; Redis is stopped right after the first hold commits."""
+    """The real ledger StakeHolder; once the `after`-th hold commits, the real Redis process
+    is stopped (or restarted): joins in flight then meet it between hold and ticket."""
 
-    def __init__(self, ledger: Any, proc: RedisProcess) -> None:
+    def __init__(self, ledger: Any, proc: RedisProcess, *, after: int = 1,
+                 restart: bool = False) -> None:
         super().__init__(ledger, game="quiz")
         self.proc = proc
-        self.armed = True
+        self.left = after
+        self.restart = restart
 
     async def hold(self, ticket_id: str, user_id: str, stake_minor: int, currency: str,
                    timeout_s: int) -> str:
         hold_id = await super().hold(ticket_id, user_id, stake_minor, currency, timeout_s)
-        if self.armed:
-            self.armed = False
-            await asyncio.to_thread(self.proc.stop)
+        self.left -= 1
+        if self.left == 0:
+            await asyncio.to_thread(self.proc.restart if self.restart else self.proc.stop)
         return hold_id
 
 
@@ -64,7 +67,7 @@ async def test_redis_dying_between_hold_and_ticket_releases_the_hold_and_the_cla
     fault_redis: Redis, fault_settings: Settings, redis_proc: RedisProcess, ledger: Any,
     pool: Any, clock: ManualClock,
 ) -> None:
-    stakes = StopRedisAfterHold(ledger, redis_proc)
+    stakes = StopRedisAfterHold(ledger, redis_proc, after=1)
     ids = iter(["t-dying", "t-again"])
     mm = Matchmaker(fault_redis, fault_settings.redis_prefix, money=stakes, clock=clock,
                     config=MatchConfig(), new_id=lambda: next(ids))
@@ -130,17 +133,14 @@ async def test_a_redis_outage_during_a_burst_of_joins_leaves_no_hold_without_a_t
     """`restart`: Redis restarts on the same port mid-burst (the client's retries usually
     carry every join across). `down_past_the_retries`: Redis stops mid-burst and comes
     back only after the burst gave up, so joins fail between hold and ticket."""
-    stakes = LedgerStakes(ledger, game="quiz")
+    stakes = StopRedisAfterHold(ledger, redis_proc, after=10, restart=outage == "restart")
     mm = Matchmaker(fault_redis, fault_settings.redis_prefix, money=stakes, clock=clock,
                     config=MatchConfig())
     users = await funded(ledger, 40)
-    fault = redis_proc.restart if outage == "restart" else redis_proc.stop
-    faulted = asyncio.create_task(asyncio.to_thread(fault))
     results = await asyncio.gather(
         *(mm.join(u, "quiz", STAKE, "KES", rating=1000 + 20 * n) for n, u in enumerate(users)),
         return_exceptions=True,
     )
-    await faulted
     if outage != "restart":
         assert any(isinstance(r, ServiceUnavailable) for r in results)
         await asyncio.to_thread(redis_proc.start)
