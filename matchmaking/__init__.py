@@ -13,12 +13,15 @@ from matchmaking.errors import (
     MatchmakingError,
     NotQueued,
     QueueFull,
+    ServiceUnavailable,
     StakeNotOffered,
 )
 from matchmaking.keys import Keys, QueueKeys, QueueSpec
 from matchmaking.matchmaker import Matchmaker
 from matchmaking.types import (
     Clock,
+    HoldInspector,
+    HoldState,
     Match,
     MatchHandler,
     RoomPlacer,
@@ -32,7 +35,9 @@ __all__ = [
     "AlreadyQueued",
     "Clock",
     "GameNotOffered",
+    "HoldInspector",
     "HoldRefused",
+    "HoldState",
     "InvalidJoin",
     "Keys",
     "Match",
@@ -47,6 +52,7 @@ __all__ = [
     "RoomPlacer",
     "SeatClaim",
     "SeatReservation",
+    "ServiceUnavailable",
     "StakeHolder",
     "StakeNotOffered",
     "Ticket",

@@ -49,3 +49,14 @@ class HoldRefused(MatchmakingError):
     """The stake could not be held (not enough available balance)."""
 
     code = "insufficient_funds"
+
+
+class ServiceUnavailable(MatchmakingError):
+    """Redis (or the ledger) did not answer; nothing was left half done. Safe to retry.
+
+    A join that fails this way has released its hold and dropped its claim (or they are
+    released by the time the error is raised, as far as the outage allows: see
+    docs/matchmaking.md, "Failure cases").
+    """
+
+    code = "service_unavailable"

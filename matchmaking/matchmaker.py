@@ -14,11 +14,15 @@ import json
 import logging
 import re
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from matchmaking import scripts
 from matchmaking.config import MAX_RATING, MatchConfig
@@ -28,11 +32,13 @@ from matchmaking.errors import (
     InvalidJoin,
     NotQueued,
     QueueFull,
+    ServiceUnavailable,
     StakeNotOffered,
 )
 from matchmaking.keys import Keys, QueueKeys, QueueSpec
 from matchmaking.types import (
     Clock,
+    HoldInspector,
     Match,
     MatchHandler,
     RoomPlacer,
@@ -47,6 +53,18 @@ log = logging.getLogger(__name__)
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PAIRS_PER_CALL = 100  # pairings one script call may make: bounds how long Redis is busy
 MAX_BATCH = 10_000
+# Joins abandoned while Redis was unreachable, remembered so their claim and any ticket that
+# landed after all are cleaned up once Redis answers again; past this many, the oldest are
+# left to the claim's grace period and the pairing's hold check.
+MAX_UNSETTLED = 10_000
+LOOP_BACKOFF_MAX_S = 2.0  # the pairing loop's wait after repeated failures (Redis down)
+LOG_EVERY_S = 10.0  # one log line per failure kind per this many seconds, with a count
+
+REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+"""Redis did not answer (after the client's own retries): the outcome of the command is
+unknown. OSError covers refused connections and the builtin TimeoutError."""
+
+UNAVAILABLE_MSG = "Matchmaking is unavailable right now; nothing is held. Try again shortly."
 
 
 def _uuid() -> str:
@@ -59,6 +77,32 @@ def _token() -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+class _Throttle:
+    """At most one log line per failure kind per `every_s`, saying how many were suppressed.
+
+    During an outage the pairing loop fails every few milliseconds; a traceback each time
+    would bury everything else in the log.
+    """
+
+    def __init__(self, every_s: float = LOG_EVERY_S, max_kinds: int = 64) -> None:
+        self._every_s = every_s
+        self._max_kinds = max_kinds
+        self._last: dict[str, tuple[float, int]] = {}  # kind -> (last logged, suppressed since)
+
+    def warn(self, event: str, exc: BaseException) -> None:
+        kind = f"{event}:{type(exc).__name__}"
+        now = time.monotonic()
+        last, suppressed = self._last.get(kind, (float("-inf"), 0))
+        if now - last < self._every_s:
+            self._last[kind] = (last, suppressed + 1)
+            return
+        if len(self._last) >= self._max_kinds and kind not in self._last:
+            self._last.clear()
+        self._last[kind] = (now, 0)
+        log.warning("%s: %s: %s (%d similar suppressed)", event, type(exc).__name__,
+                    str(exc)[:200], suppressed)
 
 
 class Matchmaker:
@@ -99,6 +143,12 @@ class Matchmaker:
         self._expire = redis.register_script(scripts.EXPIRE)
         self._reclaim = redis.register_script(scripts.RECLAIM)
         self._unclaim = redis.register_script(scripts.UNCLAIM)
+        self._resolve = redis.register_script(scripts.RESOLVE)
+        self._unpair = redis.register_script(scripts.UNPAIR)
+        self._inspect = money if isinstance(money, HoldInspector) else None
+        # user id -> (queue, ticket, hold or None) of joins abandoned while Redis was down
+        self._unsettled: OrderedDict[str, tuple[QueueSpec, str, str | None]] = OrderedDict()
+        self._throttle = _Throttle()
 
     # ----------------------------------------------------------------- joining
 
@@ -116,7 +166,10 @@ class Matchmaker:
         """Hold the stake and queue the player. A player has at most one ticket anywhere.
 
         The per-user claim is taken before the hold, so concurrent joins of one
-        player hold at most one stake; every failure after the hold releases it.
+        player hold at most one stake. Every failure after the hold releases it at once
+        (same void id as a leave, so a repeat is harmless) and drops the claim, unless the
+        ticket turns out to be queued after all; see `_abandon`. Redis being unreachable
+        surfaces as ServiceUnavailable.
         """
         spec = self.queue_for(game, stake_minor, currency)
         if not isinstance(user_id, str) or not USER_ID_RE.match(user_id):
@@ -125,14 +178,22 @@ class Matchmaker:
             raise InvalidJoin(f"rating must be an integer from 0 to {MAX_RATING}")
         now = self._clock()
         ticket_id = self._new_id()
-        await self._claim(user_id, ticket_id, spec, now)
         try:
+            await self._settle_unsettled(user_id)
+            await self._claim(user_id, ticket_id, spec, now)
             avoid = await self._avoid_snapshot(user_id, now)
+        except REDIS_DOWN as exc:
+            await self._forget_claim(user_id, ticket_id, spec)  # the SET may have landed
+            raise ServiceUnavailable(UNAVAILABLE_MSG) from exc
+        except BaseException:
+            await self._forget_claim(user_id, ticket_id, spec)
+            raise
+        try:
             hold_id = await self._money.hold(
                 ticket_id, user_id, stake_minor, currency, self.config.hold_timeout_s
             )
         except BaseException:
-            await self._drop_claim(user_id, ticket_id)
+            await self._forget_claim(user_id, ticket_id, spec)
             raise
         ticket = Ticket(ticket_id, user_id, spec, rating, now, self.node_url, hold_id)
         qk = self.keys.for_queue(spec)
@@ -142,26 +203,95 @@ class Matchmaker:
             "node", self.node_url, "hold_id", hold_id, "avoid", avoid,
         ]
         try:
+            # The client retries this on a lost connection; ENQUEUE is safe to repeat.
             added = await self._enqueue(
                 keys=[qk.queue, qk.since, qk.ticket(ticket_id)],
                 args=[ticket_id, rating, now, cfg.max_queue_len, *fields],
             )
-        except BaseException:
-            # The script may or may not have run: release only if we can take the ticket back.
-            with contextlib.suppress(Exception):
-                if await self._leave(
-                    keys=[qk.queue, qk.since], args=[qk.base, ticket_id, cfg.claim_grace_ms]
-                ):
-                    await self._money.release(ticket_id, hold_id)
-                    await self._drop_claim(user_id, ticket_id)
+        except BaseException as exc:
+            outcome = await self._abandon(ticket, "enqueue_failed")
+            if outcome == "paired" and not isinstance(exc, asyncio.CancelledError):
+                self._joined.set()
+                return ticket  # it did arrive, and was paired at once: the join stands
+            if isinstance(exc, REDIS_DOWN):
+                raise ServiceUnavailable(UNAVAILABLE_MSG) from exc
             raise
-        if added != 1:
-            await self._money.release(ticket_id, hold_id)
-            await self._drop_claim(user_id, ticket_id)
-            assert added == 0, f"ticket id collision: {ticket_id}"
+        if added in (1, 2):
+            self._joined.set()
+            return ticket
+        await self._abandon(ticket, "queue_full" if added == 0 else "refused")
+        if added == 0:
             raise QueueFull(f"the {spec.tag} queue is full")
-        self._joined.set()
-        return ticket
+        raise ServiceUnavailable(UNAVAILABLE_MSG)  # -2: an earlier attempt was abandoned
+
+    async def _abandon(self, ticket: Ticket, why: str) -> str:
+        """Undo a join whose ticket is not (or may not be) queued; return what was found.
+
+        RESOLVE settles an ENQUEUE of unknown outcome in one step: a ticket that arrived is
+        taken out again ('taken'), one that did not is fenced off by a tombstone so a late
+        ENQUEUE cannot queue it ('absent'), one already paired or expired keeps its hold
+        ('paired'). In every case but 'paired' the hold is voided at once. If Redis cannot
+        be reached (after the client's bounded retries) the hold is voided anyway: a ticket
+        that did land is then taken out when Redis answers again (`_settle_unsettled`), and
+        until then the pairing refuses it because its hold is gone (`_deliver`).
+        """
+        qk = self.keys.for_queue(ticket.queue)
+        cfg = self.config
+        try:
+            state = _text(await self._resolve(
+                keys=[qk.queue, qk.since, qk.ticket(ticket.id)],
+                args=[qk.base, ticket.id, cfg.claim_grace_ms, cfg.hold_timeout_s * 1000],
+            ))
+        except Exception as exc:
+            self._throttle.warn("join_resolve_failed", exc)
+            state = "unreachable"
+        if state == "paired":
+            return state
+        try:
+            await self._money.release(ticket.id, ticket.hold_id)
+        except Exception as exc:  # the ledger is down too: the sweeper voids it at expiry
+            log.error("join abandoned but its hold could not be released (%s): ticket %s: %s",
+                      why, ticket.id, type(exc).__name__)
+        if state == "unreachable":
+            self._remember_unsettled(ticket.user_id, ticket.queue, ticket.id, ticket.hold_id)
+        await self._forget_claim(ticket.user_id, ticket.id, ticket.queue)
+        log.info("join abandoned (%s): ticket %s was %s; hold released", why, ticket.id, state)
+        return state
+
+    def _remember_unsettled(
+        self, user_id: str, spec: QueueSpec, ticket_id: str, hold_id: str | None = None
+    ) -> None:
+        known = self._unsettled.get(user_id)
+        if known is not None and known[1] == ticket_id and hold_id is None:
+            hold_id = known[2]
+        self._unsettled[user_id] = (spec, ticket_id, hold_id)
+        self._unsettled.move_to_end(user_id)
+        while len(self._unsettled) > MAX_UNSETTLED:
+            self._unsettled.popitem(last=False)
+
+    async def _settle_unsettled(self, user_id: str | None = None) -> int:
+        """Finish joins abandoned while Redis was down: take back a ticket that landed
+        after all (its hold is already voided: the void is repeated, harmlessly) and drop
+        the claim, so the player can join again at once. Raises if Redis is still down."""
+        if user_id is None:
+            todo = list(self._unsettled.items())
+        else:
+            known = self._unsettled.get(user_id)
+            todo = [] if known is None else [(user_id, known)]
+        for uid, (spec, ticket_id, hold_id) in todo:
+            qk = self.keys.for_queue(spec)
+            state = _text(await self._resolve(
+                keys=[qk.queue, qk.since, qk.ticket(ticket_id)],
+                args=[qk.base, ticket_id, self.config.claim_grace_ms,
+                      self.config.hold_timeout_s * 1000],
+            ))
+            if hold_id is not None and state != "paired":
+                await self._money.release(ticket_id, hold_id)  # again: the first may have failed
+            await self._drop_claim(uid, ticket_id)
+            if uid in self._unsettled and self._unsettled[uid][1] == ticket_id:
+                del self._unsettled[uid]
+            log.info("abandoned join settled: ticket %s was %s", ticket_id, state)
+        return len(todo)
 
     async def _claim(self, user_id: str, ticket_id: str, spec: QueueSpec, now: int) -> None:
         key = self.keys.user(user_id)
@@ -174,6 +304,8 @@ class Matchmaker:
             if raw is None:
                 continue
             held = json.loads(raw)
+            if held["ticket"] == ticket_id:
+                return  # our own SET, repeated by the client after a lost reply
             if await self._claim_is_live(held, now):
                 raise AlreadyQueued("you are already waiting for an opponent")
             await self._unclaim(keys=[key], args=[held["ticket"]])
@@ -189,6 +321,19 @@ class Matchmaker:
 
     async def _drop_claim(self, user_id: str, ticket_id: str) -> None:
         await self._unclaim(keys=[self.keys.user(user_id)], args=[ticket_id])
+
+    async def _forget_claim(self, user_id: str, ticket_id: str, spec: QueueSpec) -> None:
+        """Drop the claim on a failure path: never raises over the error being handled.
+
+        If Redis is down the claim stays; it is remembered and dropped when Redis answers
+        again (`_settle_unsettled`: the pairing loop's housekeeping or the player's next
+        join here); on any other node it is dead after `claim_grace_s`.
+        """
+        try:
+            await self._drop_claim(user_id, ticket_id)
+        except Exception as exc:
+            self._throttle.warn("claim_drop_failed", exc)
+            self._remember_unsettled(user_id, spec, ticket_id)
 
     async def _avoid_snapshot(self, user_id: str, now: int) -> str:
         """The player's recent opponents, frozen into the ticket (it cannot change while queued)."""
@@ -221,21 +366,33 @@ class Matchmaker:
     # ----------------------------------------------------------------- leaving
 
     async def leave(self, user_id: str) -> Ticket:
-        """Take the player's ticket out and void their hold; NotQueued if it was already paired."""
-        raw = await self._redis.get(self.keys.user(user_id))
-        if raw is None:
-            raise NotQueued("you are not waiting in any queue")
-        held = json.loads(raw)
-        spec = QueueSpec.parse(held["queue"])
-        qk = self.keys.for_queue(spec)
-        raw_ticket = await self._leave(
-            keys=[qk.queue, qk.since], args=[qk.base, held["ticket"], self.config.claim_grace_ms]
-        )
+        """Take the player's ticket out and void their hold; NotQueued if it was already paired.
+
+        Safe to repeat: LEAVE returns the same ticket again after a lost reply, and the void
+        has one id per ticket. If the void fails (ledger down) the error propagates and the
+        player's next leave voids it.
+        """
+        try:
+            await self._settle_unsettled(user_id)
+            raw = await self._redis.get(self.keys.user(user_id))
+            if raw is None:
+                raise NotQueued("you are not waiting in any queue")
+            held = json.loads(raw)
+            spec = QueueSpec.parse(held["queue"])
+            qk = self.keys.for_queue(spec)
+            raw_ticket = await self._leave(
+                keys=[qk.queue, qk.since],
+                args=[qk.base, held["ticket"], self.config.claim_grace_ms],
+            )
+        except REDIS_DOWN as exc:
+            raise ServiceUnavailable(
+                "Matchmaking is unavailable right now; your stake stays held until it answers."
+            ) from exc
         if not raw_ticket:
             raise NotQueued("your ticket was already paired or has expired")
         ticket = _ticket(json.loads(raw_ticket), spec)
         await self._money.release(ticket.id, ticket.hold_id)
-        await self._drop_claim(user_id, ticket.id)
+        await self._forget_claim(user_id, ticket.id, spec)
         return ticket
 
     # ----------------------------------------------------------------- pairing
@@ -288,6 +445,14 @@ class Matchmaker:
         for record in records:
             a, b = _ticket(record["a"], spec), _ticket(record["b"], spec)
             room_id = record["room"]
+            try:
+                live = await self._holds_live((a, b))
+                if not all(live):
+                    await self._cancel_pairing(qk, room_id, (a, b), live)
+                    continue
+            except Exception as exc:  # the ledger is down: redelivered after the lease
+                self._throttle.warn("pairing_hold_check_failed", exc)
+                continue
             node_url = self.node_url if self._placer is None else await self._placer(spec, room_id)
             if redelivery:
                 secrets_ = [self._new_token(), self._new_token()]
@@ -325,6 +490,35 @@ class Matchmaker:
             delivered.append(match.room_id)
         await self._ack(qk.pending, "p", qk, delivered)
         return matches
+
+    async def _holds_live(self, tickets: Sequence[Ticket]) -> list[bool]:
+        """Whether each ticket's hold is still held (all True without a HoldInspector)."""
+        if self._inspect is None:
+            return [True] * len(tickets)
+        inspect = self._inspect
+        states = await asyncio.gather(*(inspect.hold_state(t.id, t.hold_id) for t in tickets))
+        return [s == "held" for s in states]
+
+    async def _cancel_pairing(
+        self, qk: QueueKeys, room_id: str, tickets: Sequence[Ticket], live: Sequence[bool]
+    ) -> None:
+        """A paired ticket's hold is gone (its join was abandoned while Redis was down), so
+        the room must not be played: its stake could never be posted. The other ticket goes
+        back into the queue with its original wait; the orphan's player is freed."""
+        keep = [t.id for t, ok in zip(tickets, live, strict=True) if ok]
+        reply = await self._unpair(
+            keys=[qk.queue, qk.since, qk.pending], args=[qk.base, room_id, *keep]
+        )
+        if int(reply[0]) != 1:
+            return  # another process cancelled it first
+        requeued = {_text(r) for r in reply[1:]}
+        for t, ok in zip(tickets, live, strict=True):
+            if ok and t.id not in requeued:  # its ticket hash is gone: give the stake back
+                await self._money.release(t.id, t.hold_id)
+            if not ok or t.id not in requeued:
+                await self._drop_claim(t.user_id, t.id)
+        log.warning("pairing %s cancelled: a ticket's hold is gone; requeued %s",
+                    room_id, sorted(requeued))
 
     async def _ack(self, lease_set: str, letter: str, qk: QueueKeys, ids: Iterable[str]) -> None:
         ids = list(ids)
@@ -376,12 +570,19 @@ class Matchmaker:
         for record in records:
             t = _ticket(record, spec)
             try:
-                await self._money.refund_with_bonus(
-                    t.id, t.hold_id, t.user_id, t.stake_minor, t.currency,
-                    self.config.timeout_bonus_bp,
-                )
-            except Exception:
-                log.exception("timeout refund failed; retried after the lease: %s", t.id)
+                state = "held" if self._inspect is None else await self._inspect.hold_state(
+                    t.id, t.hold_id)
+                if state in ("held", "expired"):
+                    await self._money.refund_with_bonus(
+                        t.id, t.hold_id, t.user_id, t.stake_minor, t.currency,
+                        self.config.timeout_bonus_bp,
+                    )
+                else:
+                    # Voided already: by this refund before a crash (the bonus went with it),
+                    # or by a join abandoned during an outage (no wait, no bonus).
+                    log.info("timed-out ticket %s: hold already %s, no refund", t.id, state)
+            except Exception as exc:
+                self._throttle.warn("timeout_refund_failed", exc)
                 continue
             await self._drop_claim(t.user_id, t.id)
             done.append(t)
@@ -425,6 +626,7 @@ class Matchmaker:
         assert queues and idle_s > 0 and housekeeping_every_s > 0
         loop = asyncio.get_running_loop()
         next_housekeeping = 0.0
+        wait_s = idle_s
         while not stop.is_set():
             self._joined.clear()
             made = 0
@@ -433,14 +635,18 @@ class Matchmaker:
                     made += len(await self.pair_once(spec, batch))
                 if loop.time() >= next_housekeeping:
                     next_housekeeping = loop.time() + housekeeping_every_s
+                    if self._unsettled:
+                        await self._settle_unsettled()
                     for spec in queues:
                         await self.expire_once(spec, limit=batch)
                         await self.recover_once(spec, limit=batch)
-            except Exception:
-                log.exception("pairing loop step failed")
+                wait_s = idle_s
+            except Exception as exc:  # Redis or the ledger is down: back off, log sparingly
+                self._throttle.warn("pairing_loop_failed", exc)
+                wait_s = min(LOOP_BACKOFF_MAX_S, wait_s * 2)
             if made == 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._joined.wait(), idle_s)
+                    await asyncio.wait_for(self._joined.wait(), wait_s)
 
 
 def _ticket(fields: dict[str, Any], spec: QueueSpec) -> Ticket:

@@ -27,10 +27,17 @@ end
 """
 
 # KEYS: queue, since, ticket key. ARGV: id, rating, created_ms, max_len, field, value, ...
-# Returns 1 (queued), 0 (queue full), -1 (ticket id already exists).
+# Returns 1 (queued), 0 (queue full), 2 (this ticket was queued by an earlier attempt of the
+# same call and has since been paired or expired), -2 (refused: the join was abandoned, see
+# RESOLVE). Safe to repeat: a retry after a lost reply never queues a ticket twice.
 ENQUEUE = """
+local state = redis.call('HMGET', KEYS[3], 'id', 'void')
+if state[2] then return -2 end
+if state[1] then
+  if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+  return 2
+end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 redis.call('HSET', KEYS[3], unpack(ARGV, 5))
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -38,10 +45,76 @@ return 1
 """
 
 # KEYS: queue, since. ARGV: base, ticket id, keep_ms.
-# Returns the ticket's fields (JSON) if this call removed it, else nil.
+# Returns the ticket's fields (JSON) if this call removed it, or if an earlier LEAVE did (its
+# reply may have been lost: the caller voids again, which the ledger's ids make harmless);
+# nil if the ticket was paired or expired, or is not known.
 LEAVE = _TAKE + """
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then return false end
-return cjson.encode(take(ARGV[1], KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])))
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) == false then
+  local key = ARGV[1] .. ':t:' .. ARGV[2]
+  if redis.call('HGET', key, 'left') then
+    local flat = redis.call('HGETALL', key)
+    local t = {}
+    for n = 1, #flat, 2 do t[flat[n]] = flat[n + 1] end
+    return cjson.encode(t)
+  end
+  return false
+end
+local t = take(ARGV[1], KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]))
+redis.call('HSET', ARGV[1] .. ':t:' .. ARGV[2], 'left', '1')
+return cjson.encode(t)
+"""
+
+# KEYS: queue, since, ticket key. ARGV: base, ticket id, keep_ms, tombstone_ms.
+# Settles a join whose ENQUEUE failed with an unknown outcome, so its hold can be released:
+#   'taken'  the ticket was queued; this call (or an earlier one) took it out again
+#   'absent' it never arrived; a tombstone (PX tombstone_ms) makes a late ENQUEUE refuse it
+#   'paired' it was queued and already paired or expired: its hold belongs to that outcome
+RESOLVE = _TAKE + """
+local key = KEYS[3]
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  take(ARGV[1], KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]))
+  redis.call('HSET', key, 'left', '1')
+  return 'taken'
+end
+local state = redis.call('HMGET', key, 'id', 'left', 'void')
+if state[3] then return 'absent' end
+if state[2] then return 'taken' end
+if state[1] then return 'paired' end
+redis.call('HSET', key, 'void', '1')
+redis.call('PEXPIRE', key, tonumber(ARGV[4]))
+return 'absent'
+"""
+
+# KEYS: queue, since, pending. ARGV: base, room id, then the ids of tickets to put back.
+# Cancels a pairing that must not be played (a ticket's hold is gone): the listed tickets
+# return to the queue with their original wait, the seats and the record are deleted.
+# Only the call that finds the record acts, so a redelivery cannot requeue a ticket twice.
+# Returns {1, requeued id, ...} if this call cancelled it, {0} if the record was already gone.
+UNPAIR = """
+local base = ARGV[1]
+local record = redis.call('GET', base .. ':p:' .. ARGV[2])
+if not record then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  return {0}
+end
+local r = cjson.decode(record)
+local out = {1}
+for n = 3, #ARGV do
+  local key = base .. ':t:' .. ARGV[n]
+  local t = redis.call('HMGET', key, 'rating', 'created_ms')
+  if t[1] and t[2] then
+    redis.call('PERSIST', key)
+    redis.call('ZADD', KEYS[1], t[1], ARGV[n])
+    redis.call('ZADD', KEYS[2], t[2], ARGV[n])
+    out[#out + 1] = ARGV[n]
+  end
+end
+if r.seats then
+  for _, secret in ipairs(r.seats) do redis.call('DEL', base .. ':s:' .. secret) end
+end
+redis.call('DEL', base .. ':p:' .. ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return out
 """
 
 # KEYS: queue, since, pending.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from matchmaking.keys import QueueSpec
 
@@ -81,6 +81,26 @@ class StakeHolder(Protocol):
         bonus_bp: int,
     ) -> None:
         """Void the hold and pay `bonus_bp` basis points of the stake from the house, once."""
+        ...
+
+
+HoldState = Literal["held", "voided", "expired", "settled", "missing"]
+"""Where a hold stands: still held; voided by its ticket (a leave, an abandoned join or a
+timeout refund); expired (past its timeout, swept or not); settled by a room (posted, or
+voided by the room's own settlement); missing (never made)."""
+
+
+@runtime_checkable
+class HoldInspector(Protocol):
+    """Optional StakeHolder capability: report a hold's state.
+
+    With it the matchmaker refuses to seat a ticket whose hold is gone (a join that was
+    abandoned after its ENQUEUE's reply was lost, docs/matchmaking.md) and pays no timeout
+    bonus for such a ticket. Without it every ticket's hold is trusted.
+    """
+
+    async def hold_state(self, ticket_id: str, hold_id: str) -> HoldState:
+        """The hold's state now; a read, never a change."""
         ...
 
 

@@ -94,6 +94,8 @@ class LedgerSettlement:
                 earlier = await _read_settled(conn, spec.room_id)
                 if earlier is not None:
                     return earlier
+                if outcome.refund:
+                    reqs = await _still_held(conn, reqs)
                 if reqs:
                     await self.ledger.apply(conn, reqs)
                 await _insert_history(conn, spec, outcome, pot_minor)
@@ -102,6 +104,18 @@ class LedgerSettlement:
         except LedgerError as exc:
             raise SettlementRejected(exc.code, exc.message) from exc
         return Settled(spec.room_id, outcome, pot_minor, outcome.refund)
+
+
+async def _still_held(conn: Any, voids: list[TransferRequest]) -> list[TransferRequest]:
+    """Refunding: a hold resolved elsewhere already (the ticket's own void after a failed
+    join, the sweeper) needs no void here; voiding it would refuse the whole refund and
+    leave the other seats' stakes held until the sweeper."""
+    pending_ids = [r.pending_id for r in voids]
+    resolved = {
+        r["pending_id"] for r in await conn.fetch(
+            "SELECT pending_id FROM transfers WHERE pending_id = ANY($1::uuid[])", pending_ids)
+    }
+    return [r for r in voids if r.pending_id not in resolved]
 
 
 async def _read_settled(conn: Any, room_id: str) -> Settled | None:

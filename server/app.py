@@ -19,16 +19,21 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import metrics
 from server.config import Settings
-from server.db import create_pool
+from server.db import DbBounds, create_pool
 from server.embedded import Services, start_services
 from server.errors import EXCEPTION_HANDLERS
 from server.gateway.events import LedgerCommitFanout
+from server.logs import outage_log
 from server.migrate import migrate
 from server.state import AppState
 from server.web_security import SecurityHeaders
@@ -93,6 +98,30 @@ class RequestContext:
                 metrics.HTTP_LATENCY.observe(time.perf_counter() - started)
 
 
+def make_redis(settings: Settings, url: str) -> Redis:
+    """The process's Redis client, built to ride out a Redis restart.
+
+    A pooled connection idle for `redis_health_check_interval_s` is PINGed before use, so
+    connections left from before a restart are replaced instead of failing a request.
+    Every command is retried on a lost connection or a timeout, with jittered exponential
+    backoff, `redis_retries` times: so every command this project sends must be safe to
+    repeat (matchmaking's scripts are written to be; docs/matchmaking.md, "Failure cases").
+    Socket timeouts bound each attempt, so the whole wait is bounded too.
+    """
+    retry = Retry(
+        ExponentialWithJitterBackoff(base=settings.redis_retry_base_s,
+                                     cap=settings.redis_retry_cap_s),
+        settings.redis_retries,
+    )
+    return Redis.from_url(
+        url, decode_responses=False, max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_socket_timeout_s,
+        socket_connect_timeout=settings.redis_connect_timeout_s, socket_keepalive=True,
+        health_check_interval=settings.redis_health_check_interval_s, retry=retry,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
 async def build_state(settings: Settings, services: Services | None = None) -> AppState:
     """Connect to (or start) Postgres and Redis, migrate, and build the ledger."""
     from ledger import Ledger
@@ -102,11 +131,13 @@ async def build_state(settings: Settings, services: Services | None = None) -> A
             start_services, settings.database_url, settings.redis_url, settings.data_dir
         )
     pool = await create_pool(
-        services.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        services.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+        bounds=DbBounds.from_settings(settings),
     )
     async with pool.acquire() as conn:
         await migrate(conn)
-    redis = Redis.from_url(services.redis_url, decode_responses=False, max_connections=512)
+    redis = make_redis(settings, services.redis_url)
+    outage_log(interval_s=settings.outage_log_interval_s)
     await redis.ping()
     commit_fanout = LedgerCommitFanout()  # balance pushes to players' websockets
     ledger = Ledger(pool, on_commit=commit_fanout)

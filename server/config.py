@@ -155,6 +155,22 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = 16 * 1024
     http_keep_alive_s: int = 5
     http_limit_concurrency: int = 0
+    # Outages: every wait on Postgres or Redis is bounded (docs/api.md, "When a service is down").
+    db_acquire_timeout_s: float = 10.0  # waiting for a pooled connection (and to return one)
+    db_connect_timeout_s: float = 5.0
+    db_command_timeout_s: float = 15.0  # client side: a query's reply, then the connection is cut
+    db_statement_timeout_ms: int = 10_000  # server side, per statement
+    db_lock_timeout_ms: int = 5_000
+    db_idle_in_transaction_timeout_ms: int = 30_000
+    readyz_timeout_s: float = 1.0  # /readyz answers 503 after this, whatever hangs
+    redis_socket_timeout_s: float = 5.0
+    redis_connect_timeout_s: float = 2.0
+    redis_retries: int = 6  # per command, on a lost connection or a timeout, with backoff
+    redis_retry_base_s: float = 0.05
+    redis_retry_cap_s: float = 1.0
+    redis_health_check_interval_s: int = 5  # PING a pooled connection idle this long before use
+    redis_max_connections: int = 512
+    outage_log_interval_s: float = 10.0  # one log line per failure kind per interval
 
     @cached_property
     def resolved_public_url(self) -> str:

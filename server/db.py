@@ -1,15 +1,64 @@
-"""The asyncpg pool every part of the process shares."""
+"""The asyncpg pool every part of the process shares, with every wait on Postgres bounded.
+
+A stopped or frozen Postgres must turn into an error within a known time, not a request
+that hangs: so acquiring (and returning) a connection has a default timeout, each query a
+client-side timeout (after which asyncpg cancels it and, failing that, drops the
+connection), and each session server-side `statement_timeout`, `lock_timeout` and
+`idle_in_transaction_session_timeout`.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+
+if TYPE_CHECKING:
+    from server.config import Settings
 
 # A connection, whether taken from a pool or opened directly.
 DbConn = asyncpg.Connection | PoolConnectionProxy
+
+
+@dataclass(frozen=True, slots=True)
+class DbBounds:
+    """How long anything may wait on Postgres; the defaults match server/config.py."""
+
+    acquire_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    command_timeout_s: float = 15.0
+    statement_timeout_ms: int = 10_000
+    lock_timeout_ms: int = 5_000
+    idle_in_transaction_timeout_ms: int = 30_000
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> DbBounds:
+        return cls(s.db_acquire_timeout_s, s.db_connect_timeout_s, s.db_command_timeout_s,
+                   s.db_statement_timeout_ms, s.db_lock_timeout_ms,
+                   s.db_idle_in_transaction_timeout_ms)
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "statement_timeout": str(self.statement_timeout_ms),
+            "lock_timeout": str(self.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(self.idle_in_transaction_timeout_ms),
+        }
+
+
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose `acquire()` (used by `fetch`, `execute`, ... too) has a default
+    timeout. asyncpg's own default is to wait forever, and a release waits as long as the
+    acquire was allowed to."""
+
+    def __init__(self, *args: Any, acquire_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -19,10 +68,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 16) -> asyncpg.Pool:
-    """A pool whose connections decode json/jsonb to Python values."""
-    pool: Any = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 16, bounds: DbBounds | None = None
+) -> asyncpg.Pool:
+    """A pool whose connections decode json/jsonb to Python values and never wait unbounded."""
+    bounds = bounds or DbBounds()
+    pool = BoundedPool(
+        dsn, min_size=min_size, max_size=max_size, max_queries=50_000,
+        max_inactive_connection_lifetime=300.0, connect=None, setup=None,
+        init=_init_connection, reset=None, loop=None, connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record, acquire_timeout_s=bounds.acquire_timeout_s,
+        command_timeout=bounds.command_timeout_s, timeout=bounds.connect_timeout_s,
+        server_settings=bounds.server_settings(),
     )
-    assert pool is not None
-    return pool  # type: ignore[no-any-return]
+    await pool
+    return pool

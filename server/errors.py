@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -97,6 +100,8 @@ def describe(exc: BaseException) -> Problem | None:
         return Problem(exc.code, exc.message, ROOM_STATUS.get(exc.code, 409))
     if isinstance(exc, MatchmakingError):
         return Problem(exc.code, _sentence(str(exc)), MATCHMAKING_STATUS.get(exc.code, 400))
+    if isinstance(exc, OUTAGE_ERRORS):
+        return Problem(UNAVAILABLE, UNAVAILABLE_MSG, 503)
     return None
 
 
@@ -120,11 +125,27 @@ async def problem_handler(request: Request, exc: Exception) -> JSONResponse:
     retry_after_s = getattr(exc, "retry_after_s", None)
     if isinstance(retry_after_s, int) and retry_after_s > 0:
         headers = {"Retry-After": str(retry_after_s)}
+    if problem.code == UNAVAILABLE:
+        from server.logs import log_outage  # one rate-limited line per kind, no traceback
+
+        log_outage(exc, "http", path=request.url.path)
+        headers = {"Retry-After": "2"}
     return JSONResponse(error_body(problem.code, problem.msg), status_code=problem.status,
                         headers=headers)
+
+
+# Postgres or Redis down or too slow: the client should retry later, not report a bug.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.CannotConnectNowError, TimeoutError, ConnectionError,
+)
+UNAVAILABLE_MSG = "A service we depend on is not answering; try again in a moment."
+UNAVAILABLE = "service_unavailable"
 
 
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     MatchpotError: problem_handler, LedgerError: problem_handler,
     RoomError: problem_handler, MatchmakingError: problem_handler,
+    **dict.fromkeys(OUTAGE_ERRORS, problem_handler),
 }

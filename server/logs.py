@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -122,3 +123,90 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     install_secret_filter()
+
+
+def outage_kind(exc: BaseException) -> str | None:
+    """'redis' or 'postgres' if `exc` means that service is down or too slow, else None.
+
+    These are the failures a client should see as `service_unavailable` (retry later), not
+    as `internal_error` (a bug): a lost or refused connection, or a bounded wait running out.
+    """
+    import asyncpg
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # the cause chain, bounded
+        seen.add(id(current))
+        if isinstance(current, RedisConnectionError | RedisTimeoutError):
+            return "redis"
+        if isinstance(current, asyncpg.PostgresConnectionError
+                      | asyncpg.exceptions.ConnectionDoesNotExistError
+                      | asyncpg.exceptions.QueryCanceledError
+                      | asyncpg.exceptions.LockNotAvailableError
+                      | asyncpg.exceptions.CannotConnectNowError):
+            return "postgres"
+        if isinstance(current, TimeoutError | ConnectionError):  # pool acquire, sockets
+            return "timeout" if isinstance(current, TimeoutError) else "connection"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class RateLimitedLog:
+    """One structured line per failure kind per `interval_s`, carrying how many were dropped.
+
+    An outage fails every request the same way; one traceback per request filled a MiB of
+    log in seconds. This logs the first failure of a kind at once (no traceback: the kind,
+    the exception type and message say it), then at most one line per interval with
+    `suppressed` = how many were left out since the last line.
+    """
+
+    MAX_KINDS = 256
+
+    def __init__(
+        self, logger: Any, interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        assert interval_s > 0
+        self._log = logger
+        self._interval_s = interval_s
+        self._clock = clock
+        self._state: dict[str, tuple[float, int]] = {}  # kind -> (last line at, suppressed)
+
+    def warning(self, event: str, kind: str, exc: BaseException | None = None,
+                **fields: Any) -> bool:
+        """Log `event` for `kind` unless one was logged within the interval; True if logged."""
+        now = self._clock()
+        last, suppressed = self._state.get(kind, (float("-inf"), 0))
+        if now - last < self._interval_s:
+            self._state[kind] = (last, suppressed + 1)
+            return False
+        if kind not in self._state and len(self._state) >= self.MAX_KINDS:
+            self._state.clear()  # bounded: forget old kinds rather than grow
+        self._state[kind] = (now, 0)
+        if exc is not None:
+            fields.update(error=type(exc).__name__, detail=str(exc)[:300])
+        self._log.warning(event, kind=kind, suppressed=suppressed, **fields)
+        return True
+
+
+_OUTAGE_LOG: RateLimitedLog | None = None
+
+
+def outage_log(logger: Any = None, interval_s: float | None = None) -> RateLimitedLog:
+    """The process's shared limiter for outage lines (one per kind per interval)."""
+    global _OUTAGE_LOG
+    if _OUTAGE_LOG is None or interval_s is not None:
+        _OUTAGE_LOG = RateLimitedLog(
+            logger or structlog.get_logger("matchpot.outage"), interval_s or 10.0
+        )
+    return _OUTAGE_LOG
+
+
+def log_outage(exc: BaseException, where: str, **fields: Any) -> str:
+    """Record one outage failure (rate limited) and return its kind ('redis', 'postgres')."""
+    kind = outage_kind(exc) or "service"
+    outage_log().warning("service_unavailable", f"{kind}:{where}:{type(exc).__name__}",
+                         exc, service=kind, where=where, **fields)
+    return kind

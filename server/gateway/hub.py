@@ -1,8 +1,13 @@
 """This node's open connections, and their link to every other node through Redis pub/sub.
 
-One pub/sub connection per node. The node SUBSCRIBEs to a player's channel
-when the player's first socket arrives here and UNSUBSCRIBEs when the last one
-leaves, so Redis routes a player's frames only to nodes that hold that player.
+One pub/sub connection per node. When it is lost (a Redis restart), redis-py reconnects
+and subscribes again to every channel it had; each confirmation of a channel that was
+already confirmed is such a resubscription, and since frames published while the
+connection was down are gone for good, the hub then pushes that player a fresh balance.
+
+The node SUBSCRIBEs to a player's channel when the player's first socket arrives
+here and UNSUBSCRIBEs when the last one leaves, so Redis routes a player's frames
+only to nodes that hold that player.
 (A pattern subscription would be simpler but would make every node receive and
 discard every player's traffic: N nodes times all messages.)
 
@@ -36,6 +41,7 @@ from server.auth.sessions import session_of_message
 from server.gateway.balances import BalancePusher
 from server.gateway.connection import CLOSE_REPLACED, Connection
 from server.gateway.protocol import Codec, Payload, encode
+from server.logs import log_outage
 
 if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
@@ -46,6 +52,7 @@ log = structlog.get_logger(__name__)
 
 SUBSCRIBE_WAIT_S = 5.0  # how long a new socket waits for Redis to confirm its subscription
 READ_BACKOFF_MAX_S = 5.0
+READ_WAIT_S = 5.0  # a read returns at least this often, so health checks run while idle
 CLOSE_IDLE = 1000
 CLOSE_POLICY = 1008
 
@@ -67,6 +74,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         # Unix time for token expiry; tests replace it to move time.
         self.wall_clock: Callable[[], float] = time.time
+        self.resubscribed = 0  # channels confirmed again after a reconnect (tests read it)
         self.balances = BalancePusher(
             state, self.deliver_local, self.has_user,
             max_concurrent_reads=max(1, settings.db_pool_max // 4),
@@ -162,10 +170,15 @@ class Hub:
             if left > 0:
                 self._sub_outstanding[channel] = left
                 return
+            resubscribed = channel not in self._sub_outstanding
             self._sub_outstanding.pop(channel, None)
             ready = self._sub_ready.get(channel)
             if ready is not None and not ready.done():
                 ready.set_result(None)
+            user = self._user_of_channel.get(channel)
+            if resubscribed and user is not None:
+                self.resubscribed += 1
+                self.balances.changed(user)  # pushes sent while disconnected were lost
             return
         if kind != "message":
             return
@@ -262,11 +275,11 @@ class Hub:
         backoff_s = 0.1
         while True:
             try:
-                message = await self._pubsub.get_message(timeout=None)
+                message = await self._pubsub.get_message(timeout=READ_WAIT_S)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("ws_pubsub_read_failed")
+            except Exception as exc:  # Redis is down: redis-py reconnects and resubscribes
+                log_outage(exc, "ws_pubsub_read")
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(READ_BACKOFF_MAX_S, backoff_s * 2)
                 continue

@@ -29,7 +29,7 @@ from server.auth import sessions
 from server.auth.deps import MAX_TOKEN_CHARS, authenticate_token
 from server.auth.tokens import Principal, TokenError
 from server.auth.users import get_user
-from server.errors import describe
+from server.errors import UNAVAILABLE, describe
 from server.gateway import handlers as _builtin_handlers  # noqa: F401  (registers ping, balance)
 from server.gateway.balances import read_balances
 from server.gateway.connection import Connection
@@ -47,7 +47,7 @@ from server.gateway.protocol import (
 )
 from server.gateway.ratelimit import TokenBucket
 from server.gateway.registry import disconnect_hooks, handler_for
-from server.logs import mask_phone
+from server.logs import log_outage, mask_phone, outage_kind
 from server.state import AppState
 
 log = structlog.get_logger(__name__)
@@ -137,12 +137,16 @@ class GatewayEndpoint:
                     return
                 try:
                     await _session(state, hub, conn_id, receive, send)
-                except Exception:
+                except Exception as exc:
                     # Postgres or Redis failed mid-handshake: say so instead of a bare drop.
-                    log.exception("ws_session_failed")
+                    code, reason = CLOSE_INTERNAL, "internal_error"
+                    if outage_kind(exc) is not None:
+                        log_outage(exc, "ws_session")
+                        code, reason = CLOSE_TRY_AGAIN, "service_unavailable"
+                    else:
+                        log.exception("ws_session_failed")
                     with contextlib.suppress(Exception):
-                        await send({"type": "websocket.close", "code": CLOSE_INTERNAL,
-                                    "reason": "internal_error"})
+                        await send({"type": "websocket.close", "code": code, "reason": reason})
             finally:
                 hub.open_sockets -= 1
                 metrics.WS_CONNECTIONS.dec()
@@ -348,12 +352,16 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
         reply = await handler(conn, value)
     except Exception as exc:
         problem = describe(exc)  # the one mapping of errors to codes and player sentences
+        if problem is None and outage_kind(exc) is not None:  # wrapped outage (cause chain)
+            problem = describe(TimeoutError())
         if problem is None:
             log.exception("ws_handler_failed", t=t)
             _reply_error(conn, codec, "internal_error", "Something went wrong on our side.", rid)
         elif problem.code == "invalid_field":
             _strike(conn, strikes, codec, problem.code, problem.msg, rid)
         else:
+            if problem.code == UNAVAILABLE:
+                log_outage(exc, t)
             _reply_error(conn, codec, problem.code, problem.msg, rid)
         return
     if reply is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -17,22 +19,45 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "node": request.app.state.mp.settings.node_id})
 
 
+# A probe still running from an earlier /readyz (its service froze): service -> task.
+_PROBES_KEY = "readyz_probes"
+
+
+async def _probe(
+    state: Any, name: str, check: Callable[[], Awaitable[object]], timeout_s: float
+) -> str:
+    """Run one check, answering within `timeout_s` whatever the check does.
+
+    The check runs in its own task and is not awaited past the deadline: cancelling a query
+    on a frozen Postgres waits for the server, which is exactly what must not block the
+    answer. A check still running from an earlier call is not started again, so a frozen
+    service holds at most one pooled connection for probes, until it answers or the pool's
+    own timeouts end the check.
+    """
+    probes: dict[str, asyncio.Task[object]] = state.extras.setdefault(_PROBES_KEY, {})
+    task = probes.get(name)
+    if task is None or task.done():
+        task = asyncio.ensure_future(check())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # always retrieved
+        probes[name] = task
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        return "error: timeout"
+    probes.pop(name, None)
+    exc = task.exception()
+    return "ok" if exc is None else f"error: {type(exc).__name__}"
+
+
 async def readyz(request: Request) -> JSONResponse:
-    """Postgres and Redis both answer within a second, and the node is not draining."""
+    """Postgres and Redis both answer within `readyz_timeout_s`, and the node is not draining."""
     mp = request.app.state.mp
-    checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(1.0):
-            await mp.pool.fetchval("SELECT 1")
-        checks["postgres"] = "ok"
-    except Exception as exc:  # any failure means not ready
-        checks["postgres"] = f"error: {type(exc).__name__}"
-    try:
-        async with asyncio.timeout(1.0):
-            await mp.redis.ping()
-        checks["redis"] = "ok"
-    except Exception as exc:
-        checks["redis"] = f"error: {type(exc).__name__}"
+    timeout_s = mp.settings.readyz_timeout_s
+    pg, rd = await asyncio.gather(
+        _probe(mp, "postgres", lambda: mp.pool.fetchval("SELECT 1", timeout=timeout_s),
+               timeout_s),
+        _probe(mp, "redis", mp.redis.ping, timeout_s),
+    )
+    checks: dict[str, str] = {"postgres": pg, "redis": rd}
     if mp.draining:
         checks["node"] = "draining"
     ready = all(v == "ok" for v in checks.values())

@@ -106,3 +106,40 @@ async def test_paired_stakes_stay_held_for_the_room(
     for t in match.tickets:  # the room could not be played: both stakes go back
         await stakes.release(t.id, t.hold_id)
         assert (await ledger.balance(f"user:{t.user_id}", "KES")).available_minor == DEPOSIT
+
+
+async def test_no_timeout_bonus_for_a_hold_a_room_posted(
+    redis: Redis, prefix: str, clock: ManualClock, ledger: Any
+) -> None:
+    """HoldAlreadyResolved because a room posted the stake: the player played, no bonus."""
+    stakes = LedgerStakes(ledger, game="quiz")
+    user = await funded_user(ledger)
+    ticket_id = f"posted-{uuid.uuid4()}"
+    hold_id = await stakes.hold(ticket_id, user, STAKE, "KES", 3600)
+    await ledger.post(transfer_id("room-x", "post", user), uuid.UUID(hold_id))
+    house_before = (await ledger.balance("house", "KES")).posted_minor
+    assert await stakes.hold_state(ticket_id, hold_id) == "settled"
+    await stakes.refund_with_bonus(ticket_id, hold_id, user, STAKE, "KES", 500)
+    assert await ledger.get_transfer(transfer_id(ticket_id, "timeout_bonus")) is None
+    assert (await ledger.balance("house", "KES")).posted_minor == house_before
+    assert (await ledger.balance(f"user:{user}", "KES")).posted_minor == DEPOSIT - STAKE
+
+
+async def test_the_timeout_bonus_is_paid_for_a_hold_that_ran_out(
+    redis: Redis, prefix: str, clock: ManualClock, ledger: Any, pool: Any
+) -> None:
+    """HoldAlreadyResolved because the sweeper voided the expired hold: the bonus is owed."""
+    from datetime import UTC, datetime, timedelta
+
+    from ledger import Ledger
+
+    stakes = LedgerStakes(ledger, game="quiz")
+    user = await funded_user(ledger)
+    ticket_id = f"expired-{uuid.uuid4()}"
+    hold_id = await stakes.hold(ticket_id, user, STAKE, "KES", 60)
+    later = Ledger(pool, clock=lambda: datetime.now(UTC) + timedelta(hours=1))
+    await later.sweep_expired_holds()
+    assert await stakes.hold_state(ticket_id, hold_id) == "expired"
+    await stakes.refund_with_bonus(ticket_id, hold_id, user, STAKE, "KES", 500)
+    bonus = timeout_bonus_minor(STAKE, 500)
+    assert (await ledger.balance(f"user:{user}", "KES")).available_minor == DEPOSIT + bonus

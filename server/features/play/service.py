@@ -23,7 +23,7 @@ from matchmaking import Matchmaker
 from matchmaking.config import MatchConfig
 from matchmaking.errors import GameNotOffered
 from matchmaking.keys import QueueSpec
-from matchmaking.types import Match
+from matchmaking.types import HoldState, Match
 from rooms import registry
 from rooms.directory import RoomDirectory
 from rooms.ledger_settlement import LedgerSettlement
@@ -65,6 +65,9 @@ class NotifyingStakes:
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
         await self._inner.release(ticket_id, hold_id)
+
+    async def hold_state(self, ticket_id: str, hold_id: str) -> HoldState:
+        return await self._inner.hold_state(ticket_id, hold_id)
 
     async def refund_with_bonus(
         self, ticket_id: str, hold_id: str, user_id: str, stake_minor: int, currency: str,

@@ -8,6 +8,7 @@ moving money twice.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import structlog
 
@@ -21,8 +22,9 @@ from ledger import (
     transfer_id,
     user_account,
 )
-from ledger.errors import HoldAlreadyResolved, HoldExpired, InsufficientFunds
+from ledger.errors import HoldAlreadyResolved, HoldExpired, HoldNotFound, InsufficientFunds
 from matchmaking.errors import HoldRefused
+from matchmaking.types import HoldState
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +56,36 @@ class LedgerStakes:
             )
         except InsufficientFunds as exc:
             raise HoldRefused("not enough available balance for this stake") from exc
+        except Exception:
+            # Outcome unknown (the database went away mid-call): if the hold was made, void
+            # it now rather than leave it to the sweeper; a void of nothing changes nothing.
+            hold_id = str(transfer_id(ticket_id, "hold"))
+            try:
+                await self.release(ticket_id, hold_id)
+            except HoldNotFound:
+                pass
+            except Exception:
+                log.warning("stake_hold_unknown_void_failed", ticket=ticket_id)
+            raise
         return str(held.id)
+
+    async def hold_state(self, ticket_id: str, hold_id: str) -> HoldState:
+        """Where the hold stands, from the ids that can resolve it (matchmaking.HoldInspector).
+
+        A ticket's own void and the sweeper's expiry have known ids; anything else that
+        resolved it was a room's settlement (a post, or the room's void).
+        """
+        hold = await self._ledger.get_transfer(uuid.UUID(hold_id))
+        if hold is None:
+            return "missing"
+        if not hold.resolved:
+            expired = hold.expires_at is not None and hold.expires_at <= datetime.now(UTC)
+            return "expired" if expired else "held"
+        if await self._ledger.get_transfer(transfer_id(ticket_id, "void")) is not None:
+            return "voided"
+        if await self._ledger.get_transfer(transfer_id(hold.id, "expire")) is not None:
+            return "expired"
+        return "settled"
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
         """Give the stake back. A hold the sweeper already voided needs nothing more."""
@@ -89,7 +120,17 @@ class LedgerStakes:
             return
         try:
             await self._ledger.batch([void, bonus])
-        except (HoldAlreadyResolved, HoldExpired):
-            # The hold ran out first: the stake is back already, the bonus is still owed.
-            log.info("timeout_hold_already_resolved", ticket=ticket_id, hold=hold_id)
+        except HoldExpired:
+            # Past its timeout, not yet swept: the sweeper returns the stake; the bonus is owed.
+            log.info("timeout_hold_expired", ticket=ticket_id, hold=hold_id)
+            await self._ledger.transfer(bonus)
+        except HoldAlreadyResolved:
+            # Someone else resolved it. Only a hold that ran out (the sweeper voided it) means
+            # the player waited the whole time: then the bonus is owed. A hold a room posted
+            # (or voided in its settlement) was played for: no bonus, ever.
+            state = await self.hold_state(ticket_id, hold_id)
+            if state not in ("expired", "voided"):
+                log.warning("timeout_bonus_refused", ticket=ticket_id, hold=hold_id, state=state)
+                return
+            log.info("timeout_hold_already_resolved", ticket=ticket_id, hold=hold_id, state=state)
             await self._ledger.transfer(bonus)
