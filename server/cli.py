@@ -96,7 +96,9 @@ def draining_server(config: Any) -> Any:
 
             async def drain_then_exit() -> None:
                 state.draining = True
-                play = state.extras.get("play")
+                from server.features.play.service import PLAY
+
+                play = state.find(PLAY)
                 if play is not None:
                     try:
                         await play.stop()

@@ -27,7 +27,7 @@ from server.auth import limits
 from server.auth.deps import require_admin
 from server.auth.tokens import issue_access_token
 from server.errors import ApiError
-from server.state import AppState
+from server.state import AppState, Slot
 from server.web.bodies import StrictBody, read_body
 
 MAX_AUDIT_PAGE = 200
@@ -48,14 +48,13 @@ def _rate_limited(wait_s: int) -> JSONResponse:
     )
 
 
+HASH_SLOTS: Slot[asyncio.Semaphore] = Slot("admin_hash_slots", asyncio.Semaphore)
+
+
 def _hash_slots(state: AppState) -> asyncio.Semaphore:
-    slots = state.extras.get(HASH_SLOTS_KEY)
-    if slots is None:
-        slots = state.extras[HASH_SLOTS_KEY] = asyncio.Semaphore(
-            max(1, state.settings.admin_login_hash_concurrency)
-        )
-    assert isinstance(slots, asyncio.Semaphore)
-    return slots
+    """Password hashes at once on this node (each costs 64 MiB): a semaphore made on first use."""
+    return state.find(HASH_SLOTS) or state.provide(
+        HASH_SLOTS, asyncio.Semaphore(max(1, state.settings.admin_login_hash_concurrency)))
 
 
 async def _authenticate_bounded(state: AppState, username: str, password: str) -> Admin | None:

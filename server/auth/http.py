@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 import structlog
 from pydantic import Field
@@ -20,7 +21,7 @@ from server.auth.tokens import issue_access_token
 from server.auth.users import User, get_or_create_user_by_phone, get_user
 from server.errors import ApiError
 from server.logs import mask_phone
-from server.state import AppState
+from server.state import AppState, Slot
 from server.web.bodies import StrictBody, read_body
 
 log = structlog.get_logger(__name__)
@@ -39,18 +40,18 @@ class RefreshBody(StrictBody):
     refresh_token: str = Field(min_length=1, max_length=128)
 
 
+OTP_SERVICE: Slot[OtpService] = Slot("otp_service", OtpService)
+OTP_SENDER: Slot[Any] = Slot("otp_sender", object)  # any OtpSender (a protocol)
+
+
 def otp_service(state: AppState) -> OtpService:
-    service = state.extras["otp_service"]
-    assert isinstance(service, OtpService)
-    return service
+    return state.need(OTP_SERVICE)
 
 
 def otp_sender(state: AppState) -> OtpSender:
     """The configured sender, built on first use so a later feature can register it."""
-    sender = state.extras.get("otp_sender")
-    if sender is None:
-        sender = build_sender(state.settings.otp_sender, state)
-        state.extras["otp_sender"] = sender
+    sender: OtpSender = state.find(OTP_SENDER) or state.provide(
+        OTP_SENDER, build_sender(state.settings.otp_sender, state))
     return sender
 
 
@@ -187,11 +188,11 @@ def otp_key(jwt_secret: str) -> bytes:
 
 async def startup(state: AppState) -> None:
     s = state.settings
-    state.extras["otp_service"] = OtpService(
+    state.provide(OTP_SERVICE, OtpService(
         state.pool, otp_key(state.jwt_secret), ttl_s=s.otp_ttl_s,
         max_attempts=s.otp_max_attempts, resend_interval_s=s.otp_resend_interval_s,
         max_per_hour=s.otp_max_per_hour,
-    )
+    ))
     try:
         otp_sender(state)
     except UnknownSender:

@@ -62,7 +62,6 @@ async def startup(state: AppState) -> None:
     if not state.settings.demo:
         return
     admin_id = await ensure_admin(state.pool, DEMO_ADMIN, DEMO_ADMIN_PASSWORD, DEMO_ADMIN_ROLE)
-    state.extras["demo_admin_id"] = admin_id
     state.spawn(_auto_approve_forever(state, admin_id), "demo-auto-approve")
     url = state.settings.resolved_public_url
     log.info(

@@ -48,7 +48,7 @@ from server.gateway.protocol import (
 from server.gateway.ratelimit import TokenBucket
 from server.gateway.registry import disconnect_hooks, handler_for
 from server.logs import log_outage, mask_phone, outage_kind
-from server.state import AppState
+from server.state import AppState, Slot
 
 log = structlog.get_logger(__name__)
 
@@ -63,11 +63,11 @@ CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL: Final = 1011
 CLOSE_TRY_AGAIN: Final = 1013
 
-HUB_KEY: Final = "gateway_hub"
+HUB: Slot[Hub] = Slot("gateway_hub", Hub)
 
 
 def hub_of(state: AppState) -> Hub:
-    hub = state.extras[HUB_KEY]
+    hub = state.need(HUB)
     assert isinstance(hub, Hub)
     return hub
 
@@ -404,11 +404,11 @@ async def _reauthenticate(
 async def startup(state: AppState) -> None:
     hub = Hub(state)
     await hub.start()
-    state.extras[HUB_KEY] = hub
+    state.provide(HUB, hub)
 
 
 async def shutdown(state: AppState) -> None:
-    hub = state.extras.pop(HUB_KEY, None)
+    hub = state.drop(HUB)
     if isinstance(hub, Hub):
         await hub.close()
 

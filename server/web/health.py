@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.state import Slot
 from server.web_security import metrics_refusal
 
 
@@ -20,7 +21,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 # A probe still running from an earlier /readyz (its service froze): service -> task.
-_PROBES_KEY = "readyz_probes"
+_PROBES: Slot[dict[str, Any]] = Slot("readyz_probes", dict)
 
 
 async def _probe(
@@ -34,7 +35,7 @@ async def _probe(
     service holds at most one pooled connection for probes, until it answers or the pool's
     own timeouts end the check.
     """
-    probes: dict[str, asyncio.Task[object]] = state.extras.setdefault(_PROBES_KEY, {})
+    probes: dict[str, asyncio.Task[object]] = state.find(_PROBES) or state.provide(_PROBES, {})
     task = probes.get(name)
     if task is None or task.done():
         task = asyncio.ensure_future(check())

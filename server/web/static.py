@@ -10,7 +10,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from server.state import AppState
+from server.state import GAME_LIST, AppState
 
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "clients" / "web"
 
@@ -34,7 +34,8 @@ async def public_config(request: Request) -> JSONResponse:
     """What a client needs before login: currency, wording mode, the games and their stakes."""
     mp: AppState = request.app.state.mp
     s = mp.settings
-    games: list[dict[str, Any]] = list(mp.extras.get("games", []))
+    found = mp.find(GAME_LIST)
+    games: list[dict[str, Any]] = list(found) if found is not None else []
     quiz = next((g for g in games if g["name"] == "quiz"), None)
     body: dict[str, object] = {
         "currency": s.currency,

@@ -9,9 +9,7 @@ from typing import Any
 
 from server.channels.whatsapp.limits import Throughput
 from server.channels.whatsapp.sender import GraphApi, Sender
-from server.state import AppState
-
-EXTRAS_KEY = "whatsapp"
+from server.state import AppState, Slot
 
 
 @dataclass
@@ -23,10 +21,13 @@ class Channel:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
+CHANNEL: Slot[Channel] = Slot("whatsapp", Channel)
+
+
 def get_channel(state: AppState) -> Channel:
     """The channel of this process, created on first use."""
-    found = state.extras.get(EXTRAS_KEY)
-    if isinstance(found, Channel):
+    found = state.find(CHANNEL)
+    if found is not None:
         return found
     s = state.settings
     api = GraphApi(s)
@@ -34,14 +35,13 @@ def get_channel(state: AppState) -> Channel:
         state.redis, s.redis_prefix, s.whatsapp_phone_number_id, s.whatsapp_rate_per_s
     )
     channel = Channel(sender=Sender(s, state.pool, throughput, api), api=api)
-    state.extras[EXTRAS_KEY] = channel
-    return channel
+    return state.provide(CHANNEL, channel)
 
 
 async def close_channel(state: AppState) -> None:
     """Stop this node's WhatsApp workers, then close the HTTP client they use."""
-    channel = state.extras.pop(EXTRAS_KEY, None)
-    if not isinstance(channel, Channel):
+    channel = state.drop(CHANNEL)
+    if channel is None:
         return
     for task in channel.tasks:
         task.cancel()

@@ -30,9 +30,9 @@ from server.auth.deps import authenticate_admin_token, require_admin, require_pl
 from server.auth.tokens import TokenError
 from server.errors import ApiError
 from server.features.play import demo_bot
-from server.features.play.service import EXTRAS_KEY, PlayService, service
+from server.features.play.service import PLAY, PlayService, service
 from server.features.play.ws import route_game_messages
-from server.state import AppState
+from server.state import GAME_LIST, AppState
 from server.web.bodies import StrictBody, read_body
 
 log = structlog.get_logger(__name__)
@@ -184,15 +184,15 @@ async def admin_ws(websocket: WebSocket) -> None:
 async def startup(state: AppState) -> None:
     play = PlayService(state)
     route_game_messages(play)
-    state.extras[EXTRAS_KEY] = play
-    state.extras["games"] = play.describe()
+    state.provide(PLAY, play)
+    state.provide(GAME_LIST, play.describe())
     await play.start()
     if state.settings.demo and "quiz" in play.kinds:
         state.spawn(demo_bot.run(state, play), "demo-bot")
 
 
 async def shutdown(state: AppState) -> None:
-    play = state.extras.get(EXTRAS_KEY)
+    play = state.find(PLAY)
     if play is not None:
         await play.stop()
 

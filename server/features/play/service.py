@@ -36,11 +36,10 @@ from server.features.play import reaper
 from server.features.play.alerts import ALERT_CHANNEL, AlertingLedger
 from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
 from server.gateway.events import publish_to_user
-from server.state import AppState
+from server.state import AppState, Slot
 
 log = structlog.get_logger(__name__)
 
-EXTRAS_KEY = "play"
 MAX_BACKGROUND = 1_000
 NAME_CACHE_MAX = 50_000
 
@@ -308,10 +307,11 @@ class PlayService:
         return {"finished": report.finished, "aborted": report.aborted}
 
 
+PLAY: Slot[PlayService] = Slot("play", PlayService)
+
+
 def service(state: AppState) -> PlayService:
-    svc = state.extras[EXTRAS_KEY]
-    assert isinstance(svc, PlayService)
-    return svc
+    return state.need(PLAY)
 
 
 __all__ = ["ALERT_CHANNEL", "PlayKind", "PlayService", "service"]

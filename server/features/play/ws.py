@@ -12,7 +12,7 @@ from typing import Any
 from matchmaking.errors import MatchmakingError
 from rooms.errors import RoomError
 from rooms.history import BadCursor, duel_history
-from server.features.play.service import PlayService, service
+from server.features.play.service import PLAY, PlayService, service
 from server.gateway.registry import Connection, FrameError, field, on_disconnect, register
 
 MAX_HISTORY = 100
@@ -121,7 +121,7 @@ async def history(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
 
 async def left(conn: Connection) -> None:
     """A connection ended: its seats start their grace window."""
-    play = conn.state.extras.get("play")
+    play = conn.state.find(PLAY)
     if play is None:
         return
     for room_id in play.conn_rooms.pop(conn.conn_id, set()):

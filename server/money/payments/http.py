@@ -26,9 +26,9 @@ from server.errors import ApiError
 from server.money.payments import b2c, mpesa
 from server.money.payments.reconcile import reconcile_forever
 from server.money.payments.service import (
+    DARAJA,
     PaymentError,
     apply_stk_result,
-    daraja,
     record_callback,
     start_deposit,
 )
@@ -207,5 +207,6 @@ async def startup(state: AppState) -> None:
 
 
 async def shutdown(state: AppState) -> None:
-    if "daraja" in state.extras:
-        await daraja(state).aclose()
+    client = state.drop(DARAJA)
+    if client is not None:
+        await client.aclose()

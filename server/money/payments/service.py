@@ -28,7 +28,7 @@ from server import metrics
 from server.errors import MatchpotError
 from server.money.payments import mpesa
 from server.money.payments.daraja import DarajaClient, DarajaError
-from server.state import AppState
+from server.state import AppState, Slot
 from server.wording import amount_text, units_text
 
 log = structlog.get_logger(__name__)
@@ -61,14 +61,12 @@ class DepositStart:
                 "checkout_request_id": self.checkout_request_id}
 
 
+DARAJA: Slot[DarajaClient] = Slot("daraja", DarajaClient)
+
+
 def daraja(state: AppState) -> DarajaClient:
     """The process's Daraja client, created on first use."""
-    client = state.extras.get("daraja")
-    if client is None:
-        client = DarajaClient(state.settings)
-        state.extras["daraja"] = client
-    assert isinstance(client, DarajaClient)
-    return client
+    return state.find(DARAJA) or state.provide(DARAJA, DarajaClient(state.settings))
 
 
 
