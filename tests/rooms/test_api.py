@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import TransferKind, TransferRequest, transfer_id
-from rooms.api import Frame, Game, GameError, Outcome, RoomContext, Seat, Settled, Signal
+from rooms.api import Frame, Game, GameError, Outcome, RoomContext, Settled, Signal
 from rooms.clock import ManualClock
 from rooms.errors import InvalidMatch
 from rooms.ledger_settlement import LedgerSettlement
