@@ -50,7 +50,7 @@ async def read_body(request: Request, model: type[ModelT]) -> ModelT:
     raw = await read_raw_body(request)
     try:
         data = json.loads(raw) if raw else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_request", "The body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_request", "The body must be a JSON object.")

@@ -166,6 +166,11 @@ async def test_deposit_requests_are_validated(server: LiveServer) -> None:
                               content=b'{"amount_minor": 10000, "reference": "' + b"x" * 70_000
                               + b'"}')
         assert (r.status_code, r.json()["code"]) == (413, "body_too_large")
+        # A number too long for any amount, and nesting deeper than a parser should follow.
+        for raw in (b'{"amount_minor": ' + b"9" * 5_000 + b', "reference": "r1"}',
+                    b'{"amount_minor": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"):
+            r = await client.post("/wallet/deposits", headers=a.p, content=raw)
+            assert (r.status_code, r.json()["code"]) == (400, "invalid_request")
         assert (await client.get("/wallet/deposits", headers=a.p)).json()["items"] == []
         # The same reference again is the same request; with another amount it is refused.
         first = await client.post("/wallet/deposits", headers=a.p,

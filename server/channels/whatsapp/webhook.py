@@ -84,7 +84,7 @@ async def receive(request: Request) -> Response:
         raise ApiError(401, "signature_invalid", "The signature does not match the body.")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", "The body is not valid JSON.") from exc
     try:
         batch = parse_webhook(data, phone_number_id=state.settings.whatsapp_phone_number_id or None)

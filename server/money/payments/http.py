@@ -59,7 +59,7 @@ async def _json_body(request: Request) -> Any:
     raw = await read_raw_body(request, CALLBACK_MAX_BYTES)
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         return None
 
 
