@@ -331,6 +331,24 @@ async def test_a_disabled_admin_cannot_open_the_admin_socket(server: LiveServer)
     assert [f["t"] for f in frames] == ["error"] and code == 1008
 
 
+async def test_an_open_admin_socket_stops_once_its_admin_is_disabled(server: LiveServer) -> None:
+    username = new_username("spec")
+    await create_admin(server.state.pool, username, PASSWORD, "viewer")
+    async with server.http() as client:
+        r = await client.post("/admin/login", json={"username": username, "password": PASSWORD})
+        session = r.json()
+    url = server.ws_url.replace("/ws", "/admin/ws")
+    async with await connect(url) as ws:
+        await ws.send(json.dumps({"t": "hello", "token": session["access_token"]}))
+        assert (await recv(ws))["t"] == "welcome"
+        await server.state.pool.execute(
+            "UPDATE admins SET disabled = true WHERE id = $1::uuid", session["admin"]["id"]
+        )
+        await ws.send(json.dumps({"t": "spectate", "room_id": "any"}))
+        frames, code, _ = await closed_with(ws)
+    assert [f["t"] for f in frames] == ["error"] and code == 1008
+
+
 # -- 15: a valid token for a player that does not exist -----------------------------------
 
 

@@ -38,6 +38,7 @@ from server.web.bodies import StrictBody, read_body
 log = structlog.get_logger(__name__)
 
 SPECTATOR_QUEUE_MAX = 512
+ADMIN_RECHECK_S = 5.0  # an open admin socket re-checks its token and admin this often
 ADMIN_FRAME_MAX_BYTES = 4096
 
 
@@ -120,6 +121,7 @@ async def admin_ws(websocket: WebSocket) -> None:
     conn_id = "adm-" + uuid.uuid4().hex[:12]
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SPECTATOR_QUEUE_MAX)
     watching: list[Any] = []
+    guards: list[asyncio.Task[None]] = []
 
     def push(frame: dict[str, Any]) -> None:
         try:
@@ -146,8 +148,29 @@ async def admin_ws(websocket: WebSocket) -> None:
             await websocket.close(1008)
             return
         push({"t": "welcome", "admin": principal.subject, "node": state.settings.node_id})
+        token = str(frame.get("token", ""))
+
+        async def still_allowed() -> bool:
+            """A disabled admin, a revoked session or an expired token ends spectating."""
+            try:
+                await authenticate_admin_token(state, token)
+            except TokenError as exc:
+                push({"t": "error", "code": exc.code, "msg": exc.msg})
+                await asyncio.sleep(0.05)  # let the writer send the reason before the close
+                await websocket.close(1008)
+                return False
+            return True
+
+        async def guard() -> None:
+            while await still_allowed():
+                await asyncio.sleep(ADMIN_RECHECK_S)
+
+        guard_task = asyncio.create_task(guard())
+        guards.append(guard_task)
         while True:
             text = await websocket.receive_text()
+            if not await still_allowed():
+                return
             if len(text) > ADMIN_FRAME_MAX_BYTES:
                 await websocket.close(1009)
                 return
@@ -173,9 +196,10 @@ async def admin_ws(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, TimeoutError):
         pass
     finally:
-        writer_task.cancel()
-        with contextlib.suppress(BaseException):
-            await writer_task
+        for task in (writer_task, *guards):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         for room in watching:
             with contextlib.suppress(Exception):
                 await room.leave(None, conn_id)
