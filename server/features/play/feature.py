@@ -162,8 +162,10 @@ async def admin_ws(websocket: WebSocket) -> None:
             return True
 
         async def guard() -> None:
-            while await still_allowed():
-                await asyncio.sleep(ADMIN_RECHECK_S)
+            while True:
+                await asyncio.sleep(ADMIN_RECHECK_S)  # a periodic re-check, not a wait loop
+                if not await still_allowed():
+                    return
 
         guard_task = asyncio.create_task(guard())
         guards.append(guard_task)
