@@ -163,8 +163,8 @@ async def test_deposit_requests_are_validated(server: LiveServer) -> None:
             r = await client.post("/wallet/deposits", headers=a.p, json=body)
             assert (r.status_code, r.json()["code"]) == (status, code), body
             assert "minor" not in r.json()["msg"] or code == "invalid_request", r.json()["msg"]
-        r = await client.post("/wallet/deposits", headers=a.p,
-                              json={"amount_minor": settings.deposit_min_minor - 1, "reference": "r"})
+        too_small = {"amount_minor": settings.deposit_min_minor - 1, "reference": "r"}
+        r = await client.post("/wallet/deposits", headers=a.p, json=too_small)
         assert r.json()["msg"] == "The minimum is 10 credits."  # the product's words
         r = await client.post("/wallet/deposits", headers=a.p,
                               content=b'{"amount_minor": 10000, "reference": "' + b"x" * 70_000
