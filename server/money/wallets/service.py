@@ -9,6 +9,7 @@ same way returns the first result and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -338,6 +339,8 @@ async def request_withdrawal_once(
     uid = uuid.UUID(user_id)
     wid = uuid.uuid4()
     hold_id = transfer_id(wid, "hold")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + s.db_command_timeout_s  # the client has given up by then
     async with state.pool.acquire() as conn, conn.transaction():
         # One withdrawal request per player at a time, so the daily sum cannot race.
         await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", uid)
@@ -378,6 +381,11 @@ async def request_withdrawal_once(
             " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
             wid, uid, amount_minor, s.currency, destination, hold_id, client_ref,
         )
+        if loop.time() > deadline:
+            # A database that stalled mid-request (frozen, failing over) answered only after
+            # the client gave up: roll back rather than create a request nobody awaits.
+            raise WalletError(503, "service_unavailable",
+                              "The wallet is busy; please try again in a moment.")
     assert row is not None
     metrics.WALLET_EVENTS.labels("withdrawal", "requested").inc()
     return _withdrawal(row), True
