@@ -210,6 +210,7 @@ class FakeGraphApi:
         if isinstance(action, tuple):
             name, seconds = action
             assert name == "hang" and 0 < seconds <= MAX_HANG_S
+            # A slow answer on purpose (the sender's HTTP timeout is under test), not a wait.
             await asyncio.sleep(seconds)
             action = "ok"
         if action == "ok":
