@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import httpx
 
 from server.config import Settings
 from server.embedded import Services, start_services
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,13 +161,14 @@ async def run_server(settings: Settings, services: Services) -> AsyncIterator[Li
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()
             raise RuntimeError("server exited during start-up")
-        assert time.monotonic() < deadline, "server did not start in 30 s"
-        await asyncio.sleep(0.02)
+        return bool(server.started)
+
+    await eventually(started, timeout_s=30, what="the test server to start")
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", app, port)
     finally:
@@ -188,17 +189,17 @@ class ServerProcess:
         )
 
     async def wait_ready(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
+
+            async def ready() -> bool:
                 if self.proc.poll() is not None:
                     err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                     raise RuntimeError(f"server process exited: {err[-2000:]}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(self.base_url + "/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise TimeoutError("server process not ready")
+                    return (await client.get(self.base_url + "/readyz")).status_code == 200
+                return False
+
+            await eventually(ready, timeout_s=timeout_s, what=f"{self.base_url}/readyz to be 200")
 
     def kill(self) -> None:
         self.proc.kill()

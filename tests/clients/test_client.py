@@ -16,10 +16,10 @@ from tests.server.gateway_helpers import (
     deposit,
     new_cause,
     new_player,
-    poll_until,
     random_phone,
 )
 from tests.support import REPO
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ledger")
 
@@ -140,7 +140,8 @@ async def test_event_buffer_is_bounded_and_drops_the_oldest(server: Any) -> None
 
         for i in range(6):
             await publish_to_user(server.state, user.id, {"t": "notice", "n": i})
-        await poll_until(lambda: client.dropped_events == 3)
+        await eventually(lambda: client.dropped_events == 3,
+                         what="the client to drop the three oldest events")
         seen = [(await client.next_event("notice", timeout=10))["n"] for _ in range(3)]
         assert seen == [3, 4, 5] and client.dropped_events == 3
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import httpx
 
@@ -13,6 +11,7 @@ from server.features.play.service import service
 from tests.fakes.daraja import FakeDaraja
 from tests.fakes.graph_api import FakeGraphApi
 from tests.support import LiveServer
+from tests.waiting import eventually
 from tests.whatsapp.helpers import Chat
 
 
@@ -94,15 +93,16 @@ async def test_a_reprocessed_deposit_message_asks_mpesa_once(
     assert len(replies) == 1  # the reply already had its wamid: not sent again
 
 
-async def _poll(pool: asyncpg.Pool, sql: str, arg: str, want: int | None = None) -> int | None:
-    """Poll a value until it exists (and equals `want`), bounded at about 10 s."""
-    value = None
-    for _ in range(200):
-        value = await pool.fetchval(sql, arg)
-        if value is not None and (want is None or value == want):
-            break
-        await asyncio.sleep(0.05)
-    return value if value is None else int(value)
+async def _poll(pool: asyncpg.Pool, sql: str, arg: str, want: int | None = None) -> int:
+    """The value of `sql` once it exists (and equals `want`)."""
+
+    async def value() -> tuple[int] | None:  # a tuple: a value of 0 counts as existing
+        got = await pool.fetchval(sql, arg)
+        return (int(got),) if got is not None and (want is None or got == want) else None
+
+    expected = "set" if want is None else want
+    (found,) = await eventually(value, what=f"{sql!r} for {arg} to be {expected}")
+    return found
 
 
 async def test_a_reprocessed_withdraw_message_holds_once(

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support import free_port
+from tests.waiting import eventually
 
 Action = str | tuple[str, float]
 MAX_HANG_S = 30.0
@@ -209,6 +210,7 @@ class FakeGraphApi:
         if isinstance(action, tuple):
             name, seconds = action
             assert name == "hang" and 0 < seconds <= MAX_HANG_S
+            # A slow answer on purpose (the sender's HTTP timeout is under test), not a wait.
             await asyncio.sleep(seconds)
             action = "ok"
         if action == "ok":
@@ -234,12 +236,14 @@ class FakeGraphApi:
                                 lifespan="off", access_log=False, timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-        self._task = asyncio.create_task(self._server.serve())
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert not self._task.done(), "fake Graph API failed to start"
-            assert time.monotonic() < deadline, "fake Graph API did not start in 10 s"
-            await asyncio.sleep(0.01)
+        server, task = self._server, asyncio.create_task(self._server.serve())
+        self._task = task
+
+        def started() -> bool:
+            assert not task.done(), "fake Graph API failed to start"
+            return bool(server.started)
+
+        await eventually(started, what="the fake Graph API to start")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

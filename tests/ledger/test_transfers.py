@@ -20,6 +20,7 @@ from ledger import (
     transfer_id,
 )
 from tests.ledger.helpers import CUR, deposit, new_escrow, new_user, req
+from tests.waiting import eventually
 
 
 async def test_deposit_moves_money_from_world_to_user(ledger: Ledger) -> None:
@@ -286,8 +287,6 @@ def _fields(r: TransferRequest) -> dict[str, Any]:
 
 
 async def test_apply_reports_only_what_the_caller_committed(pool: Any, ledger: Ledger) -> None:
-    import asyncio
-
     seen: list[uuid.UUID] = []
     listening = Ledger(pool, on_commit=lambda ts: seen.extend(t.id for t in ts))
     user = new_user()
@@ -300,10 +299,7 @@ async def test_apply_reports_only_what_the_caller_committed(pool: Any, ledger: L
         async with conn.transaction():
             await listening.apply(conn, [kept])
             assert seen == []  # not before the caller commits
-    for _ in range(500):  # bounded wait for the background notifier
-        if seen:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: seen, what="the background notifier to report the commit")
     assert seen == [kept.id]
 
 

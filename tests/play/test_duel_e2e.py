@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from matchpot_client import MatchpotClient
@@ -10,6 +9,7 @@ from matchpot_client.errors import MatchpotError
 
 from tests.play.helpers import STAKE_MINOR, available, current_answer, funded_client
 from tests.server.gateway_helpers import new_player
+from tests.waiting import eventually
 
 QUESTIONS = 5
 RAKE_BPS = 2_000
@@ -169,12 +169,12 @@ async def test_someone_elses_room_and_forged_seat_are_refused(play_server: Any) 
         except MatchpotError as exc:
             assert exc.code == "not_seated"
         # Nobody takes the seats: after the join timeout both stakes come back in full.
-        for uid, client in ((a_id, a), (b_id, b)):
-            del client
-            for _ in range(200):
-                if await available(play_server, uid) == 100_000:
-                    break
-                await asyncio.sleep(0.05)
+        for uid in (a_id, b_id):
+
+            async def refunded(uid: str = uid) -> bool:
+                return await available(play_server, uid) == 100_000
+
+            await eventually(refunded, what=f"the join timeout to refund {uid}'s stake")
             assert await available(play_server, uid) == 100_000
     finally:
         for client in (a, b, c):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from matchpot_client.play import PlayClient
 
 from tests.play.helpers import STAKE_MINOR, available, funded_client
 from tests.support import ServerProcess, TestServices, free_port
+from tests.waiting import eventually
 
 
 class _Node:
@@ -61,11 +61,12 @@ async def test_stakes_of_a_killed_nodes_room_come_back(
         for uid in ids:
             assert await available(nodes[0], uid) == 100_000 - STAKE_MINOR
         host.proc.kill()
-        # The survivor notices the missing heartbeat and voids both holds (bounded wait).
-        for _ in range(300):
-            if all([await available(survivor, uid) == 100_000 for uid in ids]):
-                break
-            await asyncio.sleep(0.1)
+        # The survivor notices the missing heartbeat and voids both holds.
+
+        async def both_refunded() -> bool:
+            return all([await available(survivor, uid) == 100_000 for uid in ids])
+
+        await eventually(both_refunded, timeout_s=30, what="the survivor to void both holds")
         for uid in ids:
             assert await available(survivor, uid) == 100_000
         row = await server.state.pool.fetchrow(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ from server.admin.accounts import create_admin
 from tests.play.helpers import STAKE_MINOR, available, funded_client
 from tests.server.gateway_helpers import new_player
 from tests.support import ServerProcess, TestServices, free_port
+from tests.waiting import eventually
 
 
 async def _paired(server: Any, stake_minor: int) -> tuple[str, list[Any], list[str]]:
@@ -121,10 +121,11 @@ async def test_sigterm_lets_a_live_duel_finish_and_refuses_new_queues(
         _, late = await funded_client(live)
         os.kill(proc.proc.pid, signal.SIGTERM)
         async with httpx.AsyncClient(base_url=proc.base_url) as http:
-            for _ in range(100):  # until the node says it is draining (bounded)
-                if (await http.get("/readyz")).status_code == 503:
-                    break
-                await asyncio.sleep(0.05)
+
+            async def draining() -> bool:
+                return (await http.get("/readyz")).status_code == 503
+
+            await eventually(draining, what="the node to say it is draining")
         try:
             await late.request("queue_join", game="quiz", stake_minor=STAKE_MINOR)
             raise AssertionError("a draining node must refuse new queues")

@@ -20,6 +20,7 @@ from rooms.manager import ManagerLimits, RoomManager
 from rooms.runtime import RoomConfig, RoomInfo
 from rooms.types import HeldStake, MatchSpec
 from tests.rooms.helpers import BANK, Recorder, available, fast_config, fund_and_hold, make_duel
+from tests.waiting import eventually
 
 
 class Idle(Game):
@@ -95,7 +96,7 @@ async def test_drain_takes_no_new_rooms_and_lets_live_ones_finish(
             await room.join(seat.user_id, f"c-{seat.user_id}", recorders[seat.user_id])
 
     drain = asyncio.create_task(manager.drain(timeout_s=30.0))
-    await asyncio.sleep(0)
+    await eventually(lambda: manager.draining, what="the drain to start")
     with pytest.raises(NodeDraining) as err:
         manager.create(idle_spec())
     assert err.value.code == "node_draining"
@@ -214,12 +215,9 @@ async def test_heartbeat_loop_keeps_the_node_alive_until_stopped(
     stop = asyncio.Event()
     task = asyncio.create_task(
         run_heartbeat(directory, node, lambda: 7, stop, interval_s=0.01, ttl_s=5))
-    for _ in range(500):
-        raw = await redis.get(f"{settings.redis_prefix}:rooms:node:{node}")
-        if raw is not None:
-            break
-        await asyncio.sleep(0.01)
-    assert raw is not None and b'"rooms": 7' in raw
+    raw = await eventually(lambda: redis.get(f"{settings.redis_prefix}:rooms:node:{node}"),
+                           what="the first heartbeat")
+    assert b'"rooms": 7' in raw
     stop.set()
     await asyncio.wait_for(task, 10)
     assert not await directory.node_alive(node), "a node that stops says so at once"

@@ -14,6 +14,7 @@ from rooms.errors import NotSeated, RoomBusy, RoomClosed
 from rooms.runtime import Room, RoomConfig
 from rooms.types import HeldStake, MatchSpec
 from tests.rooms.helpers import Recorder
+from tests.waiting import eventually
 
 
 class Counter(Game):
@@ -26,6 +27,7 @@ class Counter(Game):
         self.count = 0
         self.absent: list[str] = []
         self.gate = gate
+        self.at_gate = asyncio.Event()  # set once a message waits at the gate
         self.disposed = False
 
     async def on_create(self, room: RoomContext) -> None:
@@ -40,6 +42,7 @@ class Counter(Game):
         self, room: RoomContext, seat: Seat, frame: Frame, at_ms: int
     ) -> Frame | None:
         if self.gate is not None:
+            self.at_gate.set()
             await self.gate.wait()
         if frame["t"] == "secret":
             room.send_to(seat.user_id, {"t": "secret", "text": frame["text"]})
@@ -197,15 +200,19 @@ async def test_a_full_queue_refuses_input_with_room_busy_and_loses_nothing_accep
     rb = Recorder()
     await room.join(a, "ca", Recorder())
     await room.join(b, "cb", rb)
-    accepted = [asyncio.create_task(room.message(a, {"t": "say", "text": str(n)}))
-                for n in range(4)]  # four fill the queue
-    await asyncio.sleep(0)
+    accepted = [asyncio.create_task(room.message(a, {"t": "say", "text": "0"}))]
+    # The room applies "0" and waits at the gate: nothing more leaves its queue.
+    await room.game.at_gate.wait()  # type: ignore[attr-defined]
+    accepted += [asyncio.create_task(room.message(a, {"t": "say", "text": str(n)}))
+                 for n in range(1, 5)]  # four fill the queue
+    # The queue has no public size; the test reads it to know all four are in.
+    await eventually(lambda: room._queue.qsize() == 4, what="four messages in the room's queue")
     with pytest.raises(RoomBusy) as err:
         await room.message(a, {"t": "say", "text": "too many"})
     assert err.value.code == "room_busy"
     gate.set()
     await asyncio.gather(*accepted)
-    assert [f["text"] for f in rb.of("said")] == ["0", "1", "2", "3"]
+    assert [f["text"] for f in rb.of("said")] == ["0", "1", "2", "3", "4"]
     await room.message(a, {"t": "stop"})
 
 

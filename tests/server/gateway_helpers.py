@@ -90,10 +90,3 @@ async def deposit(state: Any, user_id: str, amount_minor: int, cause: str) -> No
 
 def new_cause() -> str:
     return uuid.uuid4().hex
-
-
-async def poll_until(predicate: Any, timeout_s: float = RECV_TIMEOUT_S) -> None:
-    """Wait for server-side state the socket cannot show (a hook ran, a registry shrank)."""
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # noqa: ASYNC110  (state owned by the server; no event to await)
-            await asyncio.sleep(0.01)

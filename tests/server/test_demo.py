@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +16,7 @@ from server.features import demo
 from tests import support
 from tests.server.test_auth import bearer, login
 from tests.support import LiveServer
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ledger")
 
@@ -88,13 +87,15 @@ class LogLines:
 
     async def wait_for(self, pattern: str, timeout_s: float = 30) -> re.Match[str]:
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if match := regex.search(line):
-                    return match
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no log line matched {pattern!r}; last lines: {self.lines[-5:]}")
+
+        def first_match() -> re.Match[str] | None:
+            return next((m for line in list(self.lines) if (m := regex.search(line))), None)
+
+        try:
+            return await eventually(first_match, timeout_s=timeout_s,
+                                    what=f"a log line matching {pattern!r}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last lines: {self.lines[-5:]}") from None
 
 
 async def test_newcomer_flow_on_a_demo_server(

@@ -21,10 +21,10 @@ from tests.server.gateway_helpers import (
     new_player,
     open_ws,
     pack,
-    poll_until,
     recv,
     recv_type,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ledger")
 
@@ -223,7 +223,8 @@ async def test_disconnect_hooks_run(server: Any) -> None:
     _, token = await new_player(server.state)
     ws, welcome = await open_ws(server.ws_url, token)
     await ws.close()
-    await poll_until(lambda: welcome["conn_id"] in _disconnected)
+    await eventually(lambda: welcome["conn_id"] in _disconnected,
+                     what="the on_disconnect hook to run for the closed connection")
 
 
 async def test_repeated_bad_frames_close_1008(server: Any) -> None:
@@ -266,7 +267,8 @@ async def test_newest_connection_wins_and_the_older_is_told(server: Any) -> None
         await second.send(pack({"t": "ping", "rid": 1}))
         assert (await recv_type(second, "pong"))["rid"] == 1
         hub = server.state.extras["gateway_hub"]
-        await poll_until(lambda: len(hub.connections_of(user.id)) == 1)
+        await eventually(lambda: len(hub.connections_of(user.id)) == 1,
+                         what="the replaced connection to leave the hub")
 
 
 async def test_balance_is_pushed_when_the_ledger_moves_money(server: Any) -> None:

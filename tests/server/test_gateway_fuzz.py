@@ -83,7 +83,13 @@ def _throw(url: str, token: str, frames: list[bytes | str]) -> None:
 
 
 def _still_served(ws: ClientConnection, rid: int) -> None:
-    """A ping answered by pong; a polite client backs off when told it is rate limited."""
+    """A ping answered by pong; a polite client backs off when told it is rate limited.
+
+    The sleep is the behaviour under test, not a wait for a condition: the gateway's token
+    bucket refills on the event loop's real time (there is no clock to drive), and a client
+    that retried without backing off would be closed for persistent abuse. It runs on the
+    worker thread with the synchronous client, where `eventually` (async) does not apply.
+    """
     for attempt in range(100):
         ws.send(_as_msgpack({"t": "ping", "rid": rid}))
         while True:

@@ -15,8 +15,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests import support
-from tests.server.gateway_helpers import closed_with, new_player, open_ws, pack, poll_until, recv
+from tests.server.gateway_helpers import closed_with, new_player, open_ws, pack, recv
 from tests.support import LiveServer, run_server
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ledger")
 
@@ -89,7 +90,7 @@ async def test_connection_cap_refuses_with_1013(
             assert (await recv(ws))["t"] == "pong"
         await sockets[0].close()
         hub = srv.state.extras["gateway_hub"]
-        await poll_until(lambda: hub.open_sockets == 2)
+        await eventually(lambda: hub.open_sockets == 2, what="the closed socket to leave the hub")
         _, token = await new_player(srv.state)
         ws, welcome = await open_ws(srv.ws_url, token)
         assert welcome["t"] == "welcome"
@@ -139,13 +140,16 @@ async def test_a_client_that_stops_reading_is_closed_and_memory_stays_bounded(
             slow_conn.send(frame)
             fast_conn.send(frame)
             assert slow_conn.queued <= queue_max and fast_conn.queued <= queue_max
-            await asyncio.sleep(0)
+            # The fast client keeps up: it has this frame before the next one is offered
+            # (meanwhile the slow connection's writer runs too, and stalls).
+            await eventually(lambda offered=pushes: received == offered,
+                             what=f"the fast client to read frame {pushes}")
             if slow_conn.closing:
                 break
         assert slow_conn.closing, "the slow reader was never closed"
         assert slow_conn.queued <= 2  # its backlog was dropped: only the notice and the close
         assert not fast_conn.closing  # the reader that keeps up is still connected
-        await poll_until(lambda: received == pushes)
+        assert received == pushes
         reader.cancel()
         # Once the slow client reads again it sees what was in flight, then the reason.
         frames, close_code, reason = await closed_with(slow, timeout_s=30)

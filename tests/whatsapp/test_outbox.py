@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from server.auth.users import get_or_create_user_by_phone
 from server.channels.whatsapp.limits import record_inbound
 from tests.fakes.graph_api import FakeGraphApi
 from tests.support import LiveServer
+from tests.waiting import eventually
 from tests.whatsapp.helpers import new_wa_id
 
 TEMPLATE = "account_update"
@@ -43,12 +43,11 @@ async def _deposit_with_alert(ledger: Any, user_id: str, kind: str = "deposit_ap
 
 
 async def _outbox_row(pool: Any, key: str, until: tuple[str, ...] = ("sent", "failed")) -> Any:
-    for _ in range(500):  # bounded: 10 s
+    async def reached() -> Any:
         row = await pool.fetchrow("SELECT * FROM outbox WHERE id = $1::uuid", key)
-        if row is not None and row["state"] in until:
-            return row
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"outbox row {key} never reached {until}")
+        return row if row is not None and row["state"] in until else None
+
+    return await eventually(reached, what=f"outbox row {key} to reach {until}")
 
 
 async def test_alert_inside_the_window_is_a_text_sent_once(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,15 +12,10 @@ from server.auth.users import get_or_create_user_by_phone
 from server.channels.whatsapp.limits import record_inbound
 from tests.fakes.graph_api import FakeGraphApi
 from tests.support import ServerProcess, free_port
+from tests.waiting import eventually
 from tests.whatsapp.helpers import new_wa_id, wa_env
 
-
-async def _until(check: Any, what: str, tries: int = 3000) -> None:
-    for _ in range(tries):  # bounded: about 60 s
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+TIMEOUT_S = 60  # a subprocess's retry timer and outbox worker are involved
 
 
 async def test_alert_survives_sigkill_and_is_delivered_exactly_once(
@@ -53,7 +47,8 @@ async def test_alert_survives_sigkill_and_is_delivered_exactly_once(
             return (row is not None and row["state"] == "retry" and row["lease_until"] is None
                     and any(r.key == key for r in fake.requests))
 
-        await _until(failed_once_and_waiting, "the first failed attempt")
+        await eventually(failed_once_and_waiting, timeout_s=TIMEOUT_S,
+                         what="the first failed attempt")
         first.kill()  # SIGKILL: the alert is committed, not delivered
     finally:
         if first.proc.poll() is None:
@@ -70,7 +65,8 @@ async def test_alert_survives_sigkill_and_is_delivered_exactly_once(
             return bool(await pool.fetchval(
                 "SELECT state = 'sent' FROM outbox WHERE id = $1", alert.id))
 
-        await _until(outbox_sent, "the alert to be delivered after restart")
+        await eventually(outbox_sent, timeout_s=TIMEOUT_S,
+                         what="the alert to be delivered after restart")
     finally:
         second.terminate()
     delivered = fake.accepted(key)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.fakes.graph_api import FakeGraphApi
+from tests.waiting import eventually
 from tests.whatsapp.helpers import (
     VERIFY_TOKEN,
     body_of,
@@ -110,10 +111,9 @@ async def _reply_wamid(client: httpx.AsyncClient, fake: FakeGraphApi, pool: Any)
     await fake.wait_for(lambda f: any(r.wamid for r in f.to("+" + wa_id)))
     (reply,) = fake.to("+" + wa_id)
     assert reply.key == f"reply:{inbound}:0" and reply.wamid
-    for _ in range(100):  # the sender records the wamid right after the 200
-        if await pool.fetchval("SELECT wamid FROM wa_sends WHERE key = $1", reply.key):
-            break
-        await asyncio.sleep(0.02)
+    # The sender records the wamid right after the 200.
+    await eventually(lambda: pool.fetchval("SELECT wamid FROM wa_sends WHERE key = $1", reply.key),
+                     what=f"the sender to record the wamid of {reply.key}")
     return reply.wamid, wa_id
 
 
