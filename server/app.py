@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rooms.clock import Clock, RealClock
 from server import metrics
 from server.config import Settings
 from server.db import DbBounds, create_pool
@@ -122,8 +123,13 @@ def make_redis(settings: Settings, url: str) -> Redis:
     )
 
 
-async def build_state(settings: Settings, services: Services | None = None) -> AppState:
-    """Connect to (or start) Postgres and Redis, migrate, and build the ledger."""
+async def build_state(
+    settings: Settings, services: Services | None = None, *, clock: Clock | None = None
+) -> AppState:
+    """Connect to (or start) Postgres and Redis, migrate, and build the ledger.
+
+    `clock` is the process's one clock (a test passes a ManualClock to drive time).
+    """
     from ledger import Ledger
 
     if services is None:
@@ -143,7 +149,7 @@ async def build_state(settings: Settings, services: Services | None = None) -> A
     ledger = Ledger(pool, on_commit=commit_fanout)
     state = AppState(
         settings=settings, services=services, pool=pool, redis=redis, ledger=ledger,
-        jwt_secret=settings.resolved_jwt_secret(),
+        jwt_secret=settings.resolved_jwt_secret(), clock=clock or RealClock(),
     )
     commit_fanout.bind(state)
     return state
@@ -161,8 +167,12 @@ async def close_state(state: AppState, *, stop_services: bool) -> None:
         await asyncio.to_thread(state.services.stop)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
-    """Build the ASGI app. Pass `services` to reuse running Postgres/Redis (tests do)."""
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *,
+    clock: Clock | None = None,
+) -> Starlette:
+    """Build the ASGI app. Pass `services` to reuse running Postgres/Redis (tests do), and
+    `clock` to drive the rooms' and matchmaking's time by hand (tests do)."""
     settings = settings or Settings()
     features = load_features()
     routes: list[Any] = []
@@ -171,7 +181,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state = await build_state(settings, services)
+        state = await build_state(settings, services, clock=clock)
         app.state.mp = state
         started: list[ModuleType] = []
         try:

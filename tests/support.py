@@ -144,15 +144,18 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, services: Services) -> AsyncIterator[LiveServer]:
-    """Start uvicorn on a free port with the real app; stop it on exit."""
+async def run_server(
+    settings: Settings, services: Services, *, clock: Any = None
+) -> AsyncIterator[LiveServer]:
+    """Start uvicorn on a free port with the real app; stop it on exit. With `clock` (a
+    rooms.clock.ManualClock), room and matchmaking time moves only when the test says."""
     import uvicorn
 
     from server.app import create_app
 
     port = free_port()
     settings = settings.model_copy(update={"port": port, "host": "127.0.0.1"})
-    app = create_app(settings, services)
+    app = create_app(settings, services, clock=clock)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
         ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rooms.clock import ManualClock
 from tests.support import LiveServer, TestServices, run_server
 
 FAST_QUIZ = dict(
@@ -28,3 +29,17 @@ async def play_server(
     )
     async with run_server(settings, test_services.services_for_run()) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+async def manual_play_server(
+    test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
+) -> AsyncIterator[tuple[LiveServer, ManualClock]]:
+    """A live server whose rooms and matchmaking run on a ManualClock the test advances."""
+    clock = ManualClock(start_ms=1_800_000_000_000)
+    settings = test_services.settings(
+        Path(tmp_path_factory.mktemp("manual")),
+        redis_prefix=f"{test_services.redis_prefix}manual", **FAST_QUIZ,
+    )
+    async with run_server(settings, test_services.services_for_run(), clock=clock) as live:
+        yield live, clock

@@ -7,9 +7,9 @@ from typing import Any
 from matchpot_client import MatchpotClient
 from matchpot_client.errors import MatchpotError
 
+from rooms.clock import ManualClock
 from tests.play.helpers import STAKE_MINOR, available, current_answer, funded_client
 from tests.server.gateway_helpers import new_player
-from tests.waiting import eventually
 
 QUESTIONS = 5
 RAKE_BPS = 2_000
@@ -141,8 +141,8 @@ async def test_queue_errors_change_nothing(play_server: Any) -> None:
 
 
 async def test_someone_elses_room_and_forged_seat_are_refused(play_server: Any) -> None:
-    a_id, a = await funded_client(play_server)
-    b_id, b = await funded_client(play_server)
+    _, a = await funded_client(play_server)
+    _, b = await funded_client(play_server)
     _, c = await funded_client(play_server)
     try:
         await a.request("queue_join", game="quiz", stake_minor=50_000)
@@ -168,16 +168,33 @@ async def test_someone_elses_room_and_forged_seat_are_refused(play_server: Any) 
             raise AssertionError("an outsider cannot answer")
         except MatchpotError as exc:
             assert exc.code == "not_seated"
-        # Nobody takes the seats: after the join timeout both stakes come back in full.
-        for uid in (a_id, b_id):
-
-            async def refunded(uid: str = uid) -> bool:
-                return await available(play_server, uid) == 100_000
-
-            await eventually(refunded, what=f"the join timeout to refund {uid}'s stake")
-            assert await available(play_server, uid) == 100_000
     finally:
         for client in (a, b, c):
+            await client.close()
+
+
+async def test_seats_nobody_takes_are_refunded_at_the_join_timeout(
+    manual_play_server: tuple[Any, ManualClock],
+) -> None:
+    """On the server's own clock: a moment before the join timeout the stakes are still held;
+    at the timeout both come back in full and both players hear the no-show result."""
+    server, clock = manual_play_server
+    a_id, a = await funded_client(server)
+    b_id, b = await funded_client(server)
+    try:
+        await a.request("queue_join", game="quiz", stake_minor=50_000)
+        await b.request("queue_join", game="quiz", stake_minor=50_000)
+        room_id = (await a.next_event("match_found", timeout=10))["room_id"]
+        await b.next_event("match_found", timeout=10)
+        join_timeout_ms = server.state.settings.game_settings["quiz"]["join_timeout_ms"]
+        await clock.advance(join_timeout_ms - 1)
+        assert [await available(server, u) for u in (a_id, b_id)] == [50_000, 50_000]
+        assert server.state.extras["play"].rooms.find(room_id) is not None
+        await clock.advance(1)
+        assert [await available(server, u) for u in (a_id, b_id)] == [100_000, 100_000]
+        assert server.state.extras["play"].rooms.find(room_id) is None
+    finally:
+        for client in (a, b):
             await client.close()
 
 
