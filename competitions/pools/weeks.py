@@ -39,7 +39,7 @@ class Week:
 
     @property
     def currency(self) -> str:
-        """The ledger currency of this week's pool credits, e.g. POOL_2026W48 (fits [A-Z][A-Z0-9_]{1,15})."""
+        """The ledger currency of this week's credits, e.g. POOL_2026W48 ([A-Z][A-Z0-9_]{1,15})."""
         year, week, _ = self.monday.isocalendar()
         return f"{CURRENCY_PREFIX}{year:04d}W{week:02d}"
 
@@ -53,7 +53,7 @@ class Week:
 
     @property
     def buyback_until_ms(self) -> int:
-        """Buy-back is allowed before this instant: Saturday 00:00 New York (so through Friday 23:59)."""
+        """Buy-back is allowed before this: Saturday 00:00 New York (through Friday 23:59)."""
         return _ms(_ny_midnight(self.monday + timedelta(days=5)))
 
     def next(self) -> Week:
