@@ -65,7 +65,7 @@ def parse_odds(data: Any, bookmaker: str) -> list[dict[str, Any]]:
                         "home": home, "away": away, "commence_ms": _ms(item["commence_time"]),
                         "three_way": three_way, "offers": offers})
         except (KeyError, TypeError, ValueError):
-            log.warning("pool_feed_event_skipped", event=str(item)[:200])
+            log.warning("pool_feed_event_skipped", item=str(item)[:200])
     return out
 
 
@@ -82,7 +82,7 @@ def parse_scores(data: Any) -> list[dict[str, Any]]:
             out.append({"ext_id": str(item["id"]), "home": scores[item["home_team"]],
                         "away": scores[item["away_team"]]})
         except (KeyError, TypeError, ValueError):
-            log.warning("pool_feed_score_skipped", event=str(item)[:200])
+            log.warning("pool_feed_score_skipped", item=str(item)[:200])
     return out
 
 

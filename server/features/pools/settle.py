@@ -85,7 +85,7 @@ async def settle_event(svc: PoolsService, event_id: uuid.UUID,
         " AND version = $2", event_id, version, svc.now())
     if pools:
         await svc.boards.refresh(pools, changed)
-    log.info("pool_event_settled", event=str(event_id), version=version, bets=graded)
+    log.info("pool_event_settled", event_id=str(event_id), version=version, bets=graded)
     return graded
 
 
