@@ -35,7 +35,7 @@ def os_salt() -> int:
 
 
 def set_time(server: Any, ms: int) -> None:
-    server.state.clock._now_ms = ms  # noqa: SLF001  (a test moves the manual clock by hand)
+    server.state.clock._now_ms = ms
 
 
 async def drawn_week(server: Any, players: int) -> tuple[Week, list[tuple[str, str]]]:

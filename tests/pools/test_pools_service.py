@@ -22,7 +22,6 @@ from tests.pools.helpers import (
 )
 
 
-
 async def test_draw_of_250_players_makes_three_pools_with_1000_credits_each(
     pools_server: Any,
 ) -> None:
