@@ -73,7 +73,7 @@ async def run(services: Services, data_dir: Path, bets: int, members: int,
         await pool.execute(
             "INSERT INTO pool_passes (week_id, user_id, source, created_ms)"
             " SELECT $1, u, 'admin', 0 FROM unnest($2::uuid[]) u", WEEK.id, uids)
-        clock._now_ms = WEEK.start_ms  # noqa: SLF001
+        clock._now_ms = WEEK.start_ms
         assert await svc.run_draw(WEEK)
         evs = []
         for e in range(events):
@@ -113,7 +113,7 @@ async def run(services: Services, data_dir: Path, bets: int, members: int,
                 "UPDATE pool_members m SET credits = credits - t.s, open_stake = t.s FROM"
                 " unnest($1::bigint[], $2::bigint[]) t(id, s) WHERE m.id = t.id",
                 [r["member_id"] for r in rows], [r["s"] for r in rows])
-        clock._now_ms = WEEK.start_ms + 3600_000 * (events + 5)  # noqa: SLF001
+        clock._now_ms = WEEK.start_ms + 3600_000 * (events + 5)
         for i, ev in enumerate(evs):
             await pool.execute("UPDATE pool_events SET status = 'final', home_score = $2,"
                                " away_score = $3, result_version = 1 WHERE id = $1",
