@@ -51,6 +51,7 @@ async def _job_loop(svc: PoolsService) -> None:
     feed_due = 0.0
     loop = asyncio.get_running_loop()
     while True:
+        await asyncio.sleep(backoff)  # first after one period: start-up stays quick
         try:
             if svc.cfg.feed_file or svc.cfg.feed_url:
                 if loop.time() >= feed_due:
@@ -64,7 +65,6 @@ async def _job_loop(svc: PoolsService) -> None:
         except Exception:
             log.exception("pool_job_failed")
             backoff = min(MAX_JOB_FAILURE_BACKOFF_S, backoff * 2)
-        await asyncio.sleep(backoff)
 
 
 async def startup(state: AppState, cfg: PoolsSettings | None = None) -> None:
