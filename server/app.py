@@ -53,6 +53,7 @@ FEATURES: tuple[str, ...] = (
     "server.channels.whatsapp.webhook",
     "server.money.payments.http",
     "server.features.quickplay.http",
+    "server.features.pools.feature",
     "server.channels.outbox_worker",
     "server.features.demo",
     "server.web.static",

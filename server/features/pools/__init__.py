@@ -1,0 +1,1 @@
+"""Weekly pools: passes, the draw, markets, bets, settlement, live boards (docs/pools.md)."""
