@@ -13,6 +13,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 MAX_TIMERS_PER_ADVANCE = 100_000
@@ -50,6 +51,13 @@ class RealClock:
 
     def watch(self, idle: Callable[[], Awaitable[None]]) -> Callable[[], None]:
         return _noop
+
+
+def wall_now() -> datetime:
+    """The real time, for what must follow it whatever clock drives the game: signed tokens'
+    expiry (checked by their libraries against real time), provider timestamps. Game rules,
+    deadlines and matchmaking take time from the injected `Clock` instead."""
+    return datetime.fromtimestamp(time.time(), UTC)
 
 
 def _noop() -> None:

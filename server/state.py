@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -58,6 +59,10 @@ class AppState:
     # The process's one clock (epoch ms + timers): rooms, matchmaking and sweeps read it, so
     # a test can hand the server a ManualClock and drive time itself.
     clock: Clock = field(default_factory=RealClock)
+
+    def now(self) -> datetime:
+        """The process clock's time as an aware UTC datetime (for SQL and day boundaries)."""
+        return datetime.fromtimestamp(self.clock.now_ms() / 1000, UTC)
 
     def provide(self, slot: Slot[T], value: T) -> T:
         """Make `value` the one object in `slot` for this process."""

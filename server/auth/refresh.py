@@ -10,10 +10,11 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
+from rooms.clock import wall_now
 from server.db import DbConn
 from server.errors import MatchpotError
 
@@ -52,7 +53,7 @@ async def _insert(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)"
         " VALUES ($1, $2, $3, $4)",
         _hash(token), family_id, uuid.UUID(user_id),
-        datetime.now(UTC) + timedelta(seconds=ttl_s),
+        wall_now() + timedelta(seconds=ttl_s),
     )
     return token
 
@@ -92,7 +93,7 @@ async def rotate(pool: asyncpg.Pool, token: str, ttl_s: int) -> Rotated:
                 " WHERE family_id = $1 AND revoked_at IS NULL",
                 row["family_id"],
             )
-        elif row["expires_at"] <= datetime.now(UTC):
+        elif row["expires_at"] <= wall_now():
             raise RefreshError("refresh_expired", "The session has expired; log in again.")
         else:
             await conn.execute(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Literal
 
 import jwt
 
+from rooms.clock import wall_now
 from server.errors import MatchpotError
 
 ALGORITHM = "HS256"
@@ -44,7 +44,7 @@ def issue_access_token(
 ) -> str:
     """Sign a token for `subject`; it expires after `ttl_s`. `session_id` becomes `sid`."""
     assert ttl_s > 0
-    now = int(now_s if now_s is not None else time.time())
+    now = int(now_s if now_s is not None else wall_now().timestamp())
     claims: dict[str, object] = {
         "sub": subject, "kind": kind, "typ": "access", "iat": now, "exp": now + ttl_s,
         "iss": ISSUER, "jti": uuid.uuid4().hex,

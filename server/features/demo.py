@@ -6,7 +6,7 @@ short delay, so a newcomer sees a deposit approved and the balance change live.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -29,7 +29,7 @@ async def approve_due(state: AppState, admin_id: str, *, now: datetime | None = 
     """Approve, as the demo admin, pending requests of at most AUTO_APPROVE_MAX_MINOR that
     waited AUTO_APPROVE_DELAY_S; at most BATCH per call. Returns how many were approved.
     """
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=AUTO_APPROVE_DELAY_S)
+    cutoff = (now or state.now()) - timedelta(seconds=AUTO_APPROVE_DELAY_S)
     due = await service.list_deposits(
         state, status="pending", limit=BATCH, older_than=cutoff,
         max_amount_minor=AUTO_APPROVE_MAX_MINOR,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from server.gateway.balances import read_balances
@@ -11,7 +10,7 @@ from server.gateway.registry import Connection, field, register
 
 async def ping(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
     """Keeps an idle connection open and lets the client estimate clock offset and latency."""
-    reply: dict[str, Any] = {"t": "pong", "server_time_ms": int(time.time() * 1000)}
+    reply: dict[str, Any] = {"t": "pong", "server_time_ms": conn.state.clock.now_ms()}
     ts = field(frame, "ts", int, required=False)
     if ts is not None:
         reply["ts"] = ts

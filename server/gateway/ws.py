@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
@@ -233,7 +232,7 @@ async def _session(
             welcome: dict[str, Any] = {
                 "t": "welcome", "user": conn.profile,
                 "balances": await read_balances(state, conn.user_id),
-                "server_time_ms": int(time.time() * 1000), "conn_id": conn.conn_id,
+                "server_time_ms": conn.state.clock.now_ms(), "conn_id": conn.conn_id,
                 "node": state.settings.node_id, "money_mode": state.settings.money_mode,
                 "limits": limits(state),
                 "token_expires_at_ms": int(conn.token_expires_s * 1000),

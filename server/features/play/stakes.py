@@ -8,7 +8,6 @@ moving money twice.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import structlog
 
@@ -25,6 +24,7 @@ from ledger import (
 from ledger.errors import HoldAlreadyResolved, HoldExpired, HoldNotFound, InsufficientFunds
 from matchmaking.errors import HoldRefused
 from matchmaking.types import HoldState
+from rooms.clock import wall_now
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +79,7 @@ class LedgerStakes:
         if hold is None:
             return "missing"
         if not hold.resolved:
-            expired = hold.expires_at is not None and hold.expires_at <= datetime.now(UTC)
+            expired = hold.expires_at is not None and hold.expires_at <= wall_now()
             return "expired" if expired else "held"
         if await self._ledger.get_transfer(transfer_id(ticket_id, "void")) is not None:
             return "voided"

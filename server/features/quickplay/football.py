@@ -9,7 +9,7 @@ one linked batch with the row updates. Voiding voids every hold.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -74,7 +74,7 @@ async def create_question(
     closes_at: datetime, *, now: datetime | None = None,
 ) -> dict[str, Any]:
     """Open a question for stakes until `closes_at`; odds are validated before anything is saved."""
-    now = now or datetime.now(UTC)
+    now = now or state.now()
     q = question.strip()
     if not 3 <= len(q) <= 200:
         raise QuickplayError("invalid_question", "The question needs 3-200 characters.")
@@ -95,7 +95,7 @@ async def create_question(
 
 
 async def open_questions(state: AppState, *, now: datetime | None = None) -> list[dict[str, Any]]:
-    now = now or datetime.now(UTC)
+    now = now or state.now()
     rows = await state.pool.fetch(
         "SELECT * FROM football_questions WHERE state = 'open' AND closes_at > $1"
         " ORDER BY closes_at LIMIT $2", now, LIST_LIMIT,

@@ -9,7 +9,7 @@ result; every transfer id derives from the bet id, so nothing can move twice.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ledger import HOUSE, TransferRequest, transfer_id, user_account
@@ -86,7 +86,7 @@ async def place_bet(
     Stake, payout and the bet row commit together (ledger.apply in one
     transaction), so a crash leaves either no bet or a fully paid one.
     """
-    now = now or datetime.now(UTC)
+    now = now or state.now()
     if game not in GAMES:
         raise QuickplayError("invalid_game", f"Games: {', '.join(GAMES)}.", 404)
     if not isinstance(idem_key, str) or not 1 <= len(idem_key) <= IDEM_KEY_MAX_CHARS:

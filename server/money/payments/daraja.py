@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from rooms.clock import wall_now
 from server.config import Settings
 from server.money.payments import mpesa
 
@@ -37,7 +38,7 @@ class DarajaClient:
     def __init__(
         self, settings: Settings, *, http: httpx.AsyncClient | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall: Callable[[], datetime] = wall_now,
     ) -> None:
         self.settings = settings
         self.http = http or httpx.AsyncClient(timeout=settings.mpesa_timeout_s)
