@@ -156,8 +156,12 @@ async def cancel_challenge(svc: WagerService, user_id: str, challenge_id: uuid.U
 
 
 async def accept_challenge(svc: WagerService, user_id: str, challenge_id: uuid.UUID, *,
-                           ip: str, device: str) -> tuple[dict[str, Any], Room]:
-    """Hold both stakes and start the match; exactly one of concurrent acceptors wins."""
+                           ip: str, device: str, open_room: bool = True
+                           ) -> tuple[dict[str, Any], Room | None]:
+    """Hold both stakes and start the match; exactly one of concurrent acceptors wins.
+
+    `open_room=False` leaves the room to the caller (a test driving it on a manual clock).
+    """
     s = svc.settings
     if svc.play.rooms.draining:
         raise ApiError(503, "node_draining", "This server is restarting; try again in a moment.")
@@ -216,7 +220,7 @@ async def accept_challenge(svc: WagerService, user_id: str, challenge_id: uuid.U
             raise ApiError(409, "challenger_short",
                            "The challenger no longer has enough credits for this stake; the"
                            " challenge is still open for them to top up.") from None
-    room = svc.open_room(row)
+    room = svc.open_room(row) if open_room else None
     await alerts.push(svc.state, sent)
     await svc.lobby_changed({"change": "accepted", "challenge_id": str(challenge_id)})
     return svc.match_dict(row), room
