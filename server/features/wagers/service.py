@@ -344,13 +344,16 @@ class WagerService:
         await self.deliver_ruling(row["room_id"])
         return room
 
-    async def deliver_ruling(self, room_id: str) -> dict[str, Any] | None:
-        """Send a recorded ruling to the live room (idempotent: a decided room refuses it)."""
+    async def deliver_ruling(self, room_id: str, room: Room | None = None
+                             ) -> dict[str, Any] | None:
+        """Send a recorded ruling to the live room (idempotent: a decided room refuses it).
+
+        `room` is the room to use when it is not this node's managed one (tests)."""
         dispute = await self.state.pool.fetchrow(
             "SELECT d.ruling, d.reason, d.ruled_by, m.players FROM wager_disputes d"
             " JOIN wager_matches m USING (room_id)"
             " WHERE d.room_id = $1 AND d.ruling IS NOT NULL AND m.status <> 'settled'", room_id)
-        room = self.play.rooms.find(room_id)
+        room = room or self.play.rooms.find(room_id)
         if dispute is None or room is None:
             return None
         players = [str(p) for p in dispute["players"]]
