@@ -101,3 +101,34 @@ async def test_post_accept_ready_report_settles_and_rates_once(wager_server: Liv
         "SELECT kind FROM outbox WHERE recipient = $1 ORDER BY kind", a.id)
     kinds = {r["kind"] for r in outbox}
     assert {"wager_match_found", "wager_payout"} <= kinds
+
+
+async def test_the_queue_pairs_same_mode_platform_and_stake(wager_server: LiveServer) -> None:
+    server = wager_server
+    a, b = await new_gamer(server), await new_gamer(server)
+    ca, cb = await client_of(server, a), await client_of(server, b)
+    try:
+        queued = await ca.request("wager_queue_join", mode="snd", platform="pc",
+                                  stake_minor=STAKE)
+        assert queued["t"] == "wager_queued"
+        assert await available(server, a.id) == 10_000 - STAKE, "the stake is held at join"
+        await cb.request("wager_queue_join", mode="snd", platform="pc", stake_minor=STAKE)
+        found_a = await ca.next_event("wager_alert", timeout=10)
+        found_b = await cb.next_event("wager_alert", timeout=10)
+        assert found_a["kind"] == found_b["kind"] == "wager_match_found"
+        room_id = found_a["room_id"]
+        assert found_b["room_id"] == room_id and found_a["opponent_id"] == b.id
+        for c in (ca, cb):
+            await c.request("wager_enter", room_id=room_id)
+        state = await ca.next_event("room_state", timeout=10)
+        assert state["state"]["terms"]["mode"] == "snd"
+        await ca.request("wager_cancel", room_id=room_id)
+        await cb.request("wager_cancel", room_id=room_id)
+        result = await ca.next_event("wager_result", timeout=10)
+        assert result["refunded"] and result["result"] == "cancelled"
+    finally:
+        await ca.close()
+        await cb.close()
+    assert await available(server, a.id) == 10_000
+    assert await available(server, b.id) == 10_000
+    assert await holds_left(server, room_id) == 0

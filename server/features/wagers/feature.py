@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from server.features.play.service import PLAY
 from server.features.wagers import http, ws
+from server.features.wagers.queue import WagerQueues
 from server.features.wagers.service import WAGERS, WagerService
 from server.features.wagers.settings import WagersSettings
 from server.state import AppState
@@ -32,14 +33,18 @@ async def startup(state: AppState) -> None:
     svc = WagerService(state, play, settings)
     svc.install()
     state.provide(WAGERS, svc)
+    svc.queues = WagerQueues(svc)
     await svc.adopt_once()  # this node's own matches come back before anyone asks
     state.spawn(svc.run_adopter(), "wager-adopter")
+    state.spawn(svc.queues.run(), "wager-pairing")
 
 
 async def shutdown(state: AppState) -> None:
     svc = state.find(WAGERS)
     if svc is not None:
         svc.stop()
+        if svc.queues is not None:
+            svc.queues.stop()
         svc.uninstall()
 
 

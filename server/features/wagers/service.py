@@ -173,6 +173,7 @@ class WagerService:
         self.room_settings = kind.settings
         self.journal = PgJournal(self)
         self.storage: Storage = LocalStorage(state.settings.data_dir / "uploads")
+        self.queues: Any = None  # WagerQueues, set by the feature at start-up
         self._resumed_at: OrderedDict[str, int] = OrderedDict()
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()

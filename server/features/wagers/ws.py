@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from matchmaking.errors import MatchmakingError
 from rooms.errors import RoomError
 from server.errors import ApiError
 from server.features.play.service import service as play_service
@@ -77,6 +78,39 @@ async def wager_accept(conn: Connection, frame: dict[str, Any]) -> dict[str, Any
     return {"t": "wager_accepted", **match}
 
 
+async def wager_queue_join(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    """Queue for a wager by mode, platform and stake; the stake is held until the match ends."""
+    mode = field(frame, "mode", str)
+    platform = field(frame, "platform", str)
+    stake_minor = field(frame, "stake_minor", int)
+    svc = wagers(conn.state)
+    if conn.state.draining or svc.queues is None:
+        raise FrameError("node_draining", "This server is restarting; try again in a moment.")
+    if mode not in svc.settings.modes or platform not in svc.settings.platforms:
+        raise FrameError("invalid_field", "Unknown mode or platform.")
+    try:
+        ticket = await svc.queues.join(conn.user_id, mode, platform, stake_minor)
+    except ApiError as exc:
+        raise _frame_error(exc) from exc
+    except MatchmakingError as exc:
+        raise FrameError(exc.code, str(exc)) from exc
+    return {"t": "wager_queued", "ticket_id": ticket.id, "mode": mode, "platform": platform,
+            "stake_minor": stake_minor, "currency": ticket.currency,
+            "max_wait_s": svc.settings.queue_max_wait_s}
+
+
+async def wager_queue_leave(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    svc = wagers(conn.state)
+    assert svc.queues is not None
+    try:
+        ticket = await svc.queues.leave(conn.user_id)
+    except MatchmakingError as exc:
+        raise FrameError(exc.code, str(exc)) from exc
+    return {"t": "wager_queue_left", "ticket_id": ticket.id}
+
+
 register("wager_enter", wager_enter)
+register("wager_queue_join", wager_queue_join)
+register("wager_queue_leave", wager_queue_leave)
 register("wager_lobby_watch", wager_lobby_watch)
 register("wager_accept", wager_accept)
