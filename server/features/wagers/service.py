@@ -33,6 +33,7 @@ from rooms.ledger_settlement import LedgerSettlement
 from rooms.runtime import Room
 from rooms.settlement import Settler
 from rooms.types import HeldStake, MatchSpec
+from server.errors import ApiError
 from server.features.play.service import PlayService
 from server.features.wagers import alerts
 from server.features.wagers.alerts import Alert
@@ -430,7 +431,11 @@ WAGERS: Slot[WagerService] = Slot("wagers", WagerService)
 
 
 def wagers(state: AppState) -> WagerService:
-    return state.need(WAGERS)
+    """The node's wager service, or the refusal a caller sees when wagers are not offered."""
+    svc = state.find(WAGERS)
+    if svc is None:
+        raise ApiError(404, "wagers_off", "Wager matches are not offered on this server.")
+    return svc
 
 
 __all__ = ["WAGERS", "JournalLost", "LobbyFull", "MatchSuspended", "WagerService",
