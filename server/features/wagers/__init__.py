@@ -1,0 +1,1 @@
+"""Wager matches: profiles, challenges, queues, the durable match, disputes, evidence, ratings."""
