@@ -53,6 +53,7 @@ FEATURES: tuple[str, ...] = (
     "server.money.payments.http",
     "server.features.quickplay.http",
     "server.channels.outbox_worker",
+    "server.features.challenges.feature",
     "server.features.demo",
     "server.web.static",
 )
