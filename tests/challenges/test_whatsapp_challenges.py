@@ -27,8 +27,8 @@ from tests.challenges.helpers import (
     new_player,
     picture,
     reencoded,
-    send_media,
     seconds,
+    send_media,
     tap,
 )
 from tests.fakes.graph_api import FakeGraphApi
