@@ -56,6 +56,7 @@ FEATURES: tuple[str, ...] = (
     "server.features.quickplay.http",
     "server.features.pools.feature",
     "server.channels.outbox_worker",
+    "server.features.challenges.feature",
     "server.features.demo",
     "server.web.static",
 )

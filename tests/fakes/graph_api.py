@@ -10,12 +10,18 @@ Actions: "ok" (200 + wamid), "throughput" (429, 130429), "pair_rate" (400, 13105
 200 only after `seconds`: an ambiguous timeout for a client that gave up).
 A queue per recipient (`script(..., to=phone)`) goes first, so other traffic
 cannot consume a test's script. When the queues are empty `default_action` answers.
+
+Media: `media_id = fake.add_media(data, "image/jpeg")` serves the file the way the
+real API does: `GET /{version}/{media_id}` (bearer token) answers its `url`,
+`mime_type`, `sha256` and `file_size`; `GET <url>` (bearer token) answers the bytes.
+`media_down = True` answers both with 500 (the API is down).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import time
@@ -28,7 +34,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support import free_port
@@ -144,6 +150,10 @@ class FakeGraphApi:
         self.queues_to: dict[str, deque[Action]] = {}
         self.default_action: Action = "ok"
         self._ids = itertools.count(1)
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_requests: list[str] = []  # paths of media lookups and downloads
+        self.media_down = False
+        self._media_ids = itertools.count(int(time.time()) % 100_000 * 1000 + 1)
         self._changed = asyncio.Condition()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -160,6 +170,47 @@ class FakeGraphApi:
         if own:
             return own.popleft()
         return self.queue.popleft() if self.queue else self.default_action
+
+    def add_media(self, data: bytes, mime_type: str) -> str:
+        """Serve `data` as a media object; returns its media id (digits, as Meta's are)."""
+        media_id = str(next(self._media_ids))
+        self.media[media_id] = (data, mime_type)
+        return media_id
+
+    def _media_auth(self, request: Request) -> Response | None:
+        if len(self.media_requests) < MAX_RECORDED:
+            self.media_requests.append(request.url.path)
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return JSONResponse({"error": {"code": 190, "message": "Invalid OAuth access token"}},
+                                status_code=401)
+        if self.media_down:
+            return JSONResponse({"error": {"code": 131000, "message": "Something went wrong"}},
+                                status_code=500)
+        return None
+
+    async def _media_info(self, request: Request) -> Response:
+        refused = self._media_auth(request)
+        if refused is not None:
+            return refused
+        media_id = request.path_params["media_id"]
+        if media_id not in self.media:
+            return JSONResponse({"error": {"code": 100, "message": "Unknown media"}},
+                                status_code=404)
+        data, mime = self.media[media_id]
+        return JSONResponse({
+            "messaging_product": "whatsapp", "id": media_id, "mime_type": mime,
+            "sha256": hashlib.sha256(data).hexdigest(), "file_size": len(data),
+            "url": f"{self.url}/download/{media_id}",
+        })
+
+    async def _media_download(self, request: Request) -> Response:
+        refused = self._media_auth(request)
+        if refused is not None:
+            return refused
+        found = self.media.get(request.path_params["media_id"])
+        if found is None:
+            return Response(status_code=404)
+        return Response(found[0], media_type=found[1])
 
     def accepted(self, key: str | None = None) -> list[Recorded]:
         """Requests answered 200 (optionally only those carrying `key`)."""
@@ -231,6 +282,8 @@ class FakeGraphApi:
     async def __aenter__(self) -> FakeGraphApi:
         app = Starlette(routes=[
             Route("/{version}/{number}/messages", self._messages, methods=["POST"]),
+            Route("/download/{media_id}", self._media_download, methods=["GET"]),
+            Route("/{version}/{media_id}", self._media_info, methods=["GET"]),
         ])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="off", access_log=False, timeout_graceful_shutdown=1)

@@ -32,7 +32,15 @@ WORDS: dict[str, str] = {
     "quiz": "quiz",
     "play": "play",
     "stop": "stop", "start": "start",
+    # Staked self-challenges (server/channels/whatsapp/challenge_commands.py).
+    "challenge": "challenge", "goal": "challenge",
+    "challenges": "challenges", "goals": "challenges",
+    "remind": "remind", "reminder": "remind",
+    "cancel": "cancel",
 }
+
+# Commands whose argument is the rest of the message as typed (free text, parsed later).
+FREE_TEXT = ("challenge", "challenges", "remind", "cancel")
 
 # Commands that need an amount, with an example shown when it is missing.
 NEEDS_AMOUNT: dict[str, str] = {
@@ -134,6 +142,9 @@ def parse(text: str) -> Command:
     if name is None:
         return Command("menu")
     rest = tokens[1:]
+    if name in FREE_TEXT:
+        raw_words = text.split(maxsplit=1)
+        return Command(name, arg=raw_words[1].strip() if len(raw_words) > 1 else None)
     if name == "verify":
         raw = text.split()
         if len(raw) < 2:

@@ -90,6 +90,7 @@ def _message(row: asyncpg.Record) -> InboundMessage:
         wamid=row["wamid"], phone_e164=row["phone_e164"],
         sent_at_s=int(row["sent_at"].timestamp()), kind=p["kind"], text=p["text"],
         reply_id=p.get("reply_id"), profile_name=p.get("profile_name"),
+        media_id=p.get("media_id"), media_type=p.get("media_type"), mime_type=p.get("mime_type"),
     )
 
 

@@ -16,6 +16,7 @@ import phonenumbers
 MAX_ITEMS = 1000  # bound on messages + statuses taken from one body
 MAX_TEXT_CHARS = 4096
 STATUSES = ("sent", "delivered", "read", "failed")
+MEDIA_TYPES = ("image", "video")  # media messages kept for proofs (others stay unsupported)
 
 
 class PayloadError(Exception):
@@ -33,12 +34,20 @@ class InboundMessage:
     text: str  # the typed text, or the title of the tapped reply
     reply_id: str | None = None  # button_reply.id, list_reply.id or a template button's payload
     profile_name: str | None = None
+    # An image or video (kind stays "unsupported" for commands; `text` is its caption).
+    media_id: str | None = None
+    media_type: str | None = None  # image | video
+    mime_type: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": self.kind, "text": self.text, "reply_id": self.reply_id,
             "profile_name": self.profile_name,
         }
+        if self.media_id is not None:
+            data.update(media_id=self.media_id, media_type=self.media_type,
+                        mime_type=self.mime_type)
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +105,15 @@ def _message(raw: Any, names: dict[str, str]) -> InboundMessage | None:
     if phone is None:
         return None
     kind, text, reply_id = "unsupported", "", None
+    media_id: str | None = None
+    mime_type: str | None = None
     mtype = raw.get("type")
+    if mtype in MEDIA_TYPES and isinstance(raw.get(mtype), dict):
+        media = raw[mtype]
+        if isinstance(media.get("id"), str) and 0 < len(media["id"]) <= 128:
+            media_id = media["id"]
+            mime_type = str(media.get("mime_type", ""))[:100] or None
+            text = str(media.get("caption", ""))
     if mtype == "text" and isinstance(raw.get("text"), dict):
         kind, text = "text", str(raw["text"].get("body", ""))
     elif mtype == "interactive" and isinstance(raw.get("interactive"), dict):
@@ -113,6 +130,7 @@ def _message(raw: Any, names: dict[str, str]) -> InboundMessage | None:
     return InboundMessage(
         wamid=wamid, phone_e164=phone, sent_at_s=ts, kind=kind, text=text[:MAX_TEXT_CHARS],
         reply_id=reply_id[:256] if reply_id else None, profile_name=names.get(sender),
+        media_id=media_id, media_type=str(mtype) if media_id else None, mime_type=mime_type,
     )
 
 

@@ -18,7 +18,7 @@ from ledger import user_account
 from ledger.errors import LedgerError
 from matchmaking.errors import MatchmakingError
 from server.auth.users import User
-from server.channels.whatsapp import messages
+from server.channels.whatsapp import challenge_commands, messages
 from server.channels.whatsapp.commands import Command, parse
 from server.channels.whatsapp.messages import Button, Message, Row
 from server.channels.whatsapp.payloads import InboundMessage
@@ -322,6 +322,8 @@ HANDLERS: dict[str, Handler] = {
     "wheel": _wheel, "color": _color, "pick3": _pick3, "football": _football,
     "yes": _yes_no, "no": _yes_no, "verify": _verify, "quiz": _quiz, "play": _play,
     "stop": _alerts, "start": _alerts, "help": _help,
+    "challenge": challenge_commands.challenge, "challenges": challenge_commands.challenges,
+    "remind": challenge_commands.remind, "cancel": challenge_commands.cancel,
 }
 
 
@@ -335,6 +337,16 @@ def _refusal_text(exc: Exception) -> str | None:
 
 async def route(state: AppState, user: User, msg: InboundMessage) -> list[Message]:
     """The replies to one inbound message. Refusals become a sentence; bugs propagate."""
+    if msg.media_id is not None:  # a photo or video: a challenge's proof, if one is open
+        try:
+            proof_replies = await challenge_commands.on_media(state, user, msg)
+        except Exception as exc:
+            text = _refusal_text(exc)
+            if text is None:
+                raise
+            return [messages.text(text)]
+        if proof_replies is not None:
+            return proof_replies
     cmd = command_of(msg)
     if cmd.name == "menu":
         return [menu("Sorry, I did not understand that. Pick one below, or type 'help'.")]
