@@ -49,6 +49,7 @@ FEATURES: tuple[str, ...] = (
     "server.money.approvals",
     "server.gateway.ws",
     "server.features.play.feature",
+    "server.features.tournaments.feature",
     "server.channels.whatsapp.webhook",
     "server.money.payments.http",
     "server.features.quickplay.http",
