@@ -190,7 +190,7 @@ async def _refunded_once(server: LiveServer, pool: Any, tid: str, ids: list[str]
 async def test_cancelling_at_each_stage_refunds_everyone_once(
     tour_server: LiveServer, admin: Admin, pool: Any, stage: str,
 ) -> None:
-    future = tour_server.state.clock.now_ms() + 3_600_000
+    future = tour_server.state.clock.now_ms() + 7_200_000  # check-in opens in an hour
     tid = await admin.create(starts_at_ms=future, checkin_ms=3_600_000 if stage != "registration"
                              else 0, options={"match_checkin_ms": 60_000})
     entered = await _entered(tour_server, tid, 4)
@@ -198,7 +198,7 @@ async def test_cancelling_at_each_stage_refunds_everyone_once(
     service = tour_server.state.extras["tournaments"]
     try:
         if stage in ("checkin", "running"):
-            await service.tick()  # the check-in window has opened
+            await service.open_checkin(tid)  # the scheduler's step when the window opens
             for _uid, c in entered:
                 await c.checkin(tid)
         if stage == "running":
@@ -224,7 +224,7 @@ async def test_cancelling_at_each_stage_refunds_everyone_once(
 async def test_leaving_and_missing_check_in_refund_and_too_few_cancel(
     tour_server: LiveServer, admin: Admin, pool: Any,
 ) -> None:
-    future = tour_server.state.clock.now_ms() + 3_600_000
+    future = tour_server.state.clock.now_ms() + 7_200_000  # check-in opens in an hour
     tid = await admin.create(starts_at_ms=future, checkin_ms=3_600_000, min_players=3)
     entered = await _entered(tour_server, tid, 4)
     ids = [uid for uid, _ in entered]
@@ -235,7 +235,7 @@ async def test_leaving_and_missing_check_in_refund_and_too_few_cancel(
         again = await entered[0][1].register(tid)  # and back in, with a fresh hold
         assert again["replayed"] is False
         await entered[0][1].leave(tid)
-        await tour_server.state.extras["tournaments"].tick()
+        await tour_server.state.extras["tournaments"].open_checkin(tid)
         await entered[1][1].checkin(tid)
         await entered[2][1].checkin(tid)
         # Two checked in, three needed: the start cancels and returns everything.
@@ -252,13 +252,13 @@ async def test_leaving_and_missing_check_in_refund_and_too_few_cancel(
 async def test_unchecked_players_are_dropped_and_the_rest_play(
     tour_server: LiveServer, admin: Admin, pool: Any,
 ) -> None:
-    future = tour_server.state.clock.now_ms() + 3_600_000
+    future = tour_server.state.clock.now_ms() + 7_200_000  # check-in opens in an hour
     tid = await admin.create(starts_at_ms=future, checkin_ms=3_600_000, format="swiss",
                              options={"match_checkin_ms": 60_000})
     entered = await _entered(tour_server, tid, 5)
     ids = [uid for uid, _ in entered]
     try:
-        await tour_server.state.extras["tournaments"].tick()
+        await tour_server.state.extras["tournaments"].open_checkin(tid)
         for _uid, c in entered[:4]:
             await c.checkin(tid)
         await admin.post(f"/admin/tournaments/{tid}/start")
@@ -277,3 +277,20 @@ async def test_unchecked_players_are_dropped_and_the_rest_play(
     total = sum([await available(tour_server, uid) for uid in ids[:4]])
     fund = 4 * FEE - 4 * FEE * RAKE_BPS // 10_000
     assert total >= 4 * (FUNDS - FEE) + fund - 4, "the whole fund is paid, less rounding"
+
+
+async def test_a_repeating_tournament_creates_its_next_occurrence_once(
+    tour_server: LiveServer, admin: Admin, pool: Any,
+) -> None:
+    hour_ms = 3_600_000
+    future = (tour_server.state.clock.now_ms() // hour_ms + 3) * hour_ms  # on the hour
+    tid = await admin.create(starts_at_ms=future, recurrence="0 * * * *")
+    await admin.post(f"/admin/tournaments/{tid}/cancel", {"reason": "moved"})
+    service = tour_server.state.extras["tournaments"]
+    await service.tick()
+    await service.tick()
+    rows = await pool.fetch(
+        "SELECT id::text AS id, status, starts_at_ms FROM tournaments WHERE series_id ="
+        " (SELECT series_id FROM tournaments WHERE id = $1::uuid) ORDER BY starts_at_ms", tid)
+    assert [(r["status"], r["starts_at_ms"]) for r in rows] == [
+        ("cancelled", future), ("registration", future + hour_ms)]
