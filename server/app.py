@@ -51,6 +51,7 @@ FEATURES: tuple[str, ...] = (
     "server.gateway.ws",
     "server.features.play.feature",
     "server.features.wagers.feature",
+    "server.features.tournaments.feature",
     "server.channels.whatsapp.webhook",
     "server.money.payments.http",
     "server.features.quickplay.http",

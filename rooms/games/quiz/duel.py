@@ -279,12 +279,18 @@ def decide(scores: dict[str, int], times_ms: dict[str, int]) -> tuple[str | None
 
 
 def validate_match(spec: MatchSpec, config: QuizConfig) -> None:
-    """A duel needs two seats with equal stakes from a configured tier."""
+    """A duel needs two seats with equal stakes from a configured tier.
+
+    A server-made match may instead be `stakeless` (both stakes zero): a tournament's
+    duel, where the entry fee was the stake and the room moves no money.
+    """
     if len(spec.seats) != 2:
         raise InvalidMatch("a quiz duel has exactly two seats")
     stakes = {s.stake_minor for s in spec.seats}
     if len(stakes) != 1:
         raise InvalidMatch("both players in a duel stake the same amount")
+    if spec.options.get("stakeless") is True and stakes == {0}:
+        return
     if next(iter(stakes)) not in config.stake_tiers_minor:
         raise InvalidMatch(f"the stake must be one of {list(config.stake_tiers_minor)}")
 
