@@ -79,6 +79,9 @@ class GameKind:
     make_factory: MakeFactory
     message_types: frozenset[str]  # websocket frame types a seated player sends to the room
     seats: int = 2
+    # False: players reach this kind's rooms through its own feature (open challenges, a
+    # tournament), never through the generic `queue_join`; its rooms are still hosted here.
+    open_queue: bool = True
 
     def __post_init__(self) -> None:
         assert KIND_NAME_RE.match(self.name), self.name

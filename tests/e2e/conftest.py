@@ -36,8 +36,11 @@ async def e2e_server(
     test_services: TestServices, data_dir: Path, fake: FakeGraphApi, fake_daraja: FakeDaraja,
     pool: Any, ledger: Any,
 ) -> AsyncIterator[LiveServer]:
+    # Its own Redis prefix: queues, claims and pairing are this server's alone, so a ticket
+    # another module's server left waiting cannot be paired with this module's players.
     base = wa_settings(test_services, data_dir, fake.url,
-                       whatsapp_pair_interval_s=PAIR_INTERVAL_S)
+                       whatsapp_pair_interval_s=PAIR_INTERVAL_S,
+                       redis_prefix=f"{test_services.redis_prefix}e2e")
     async with run_server(mpesa_settings(base, fake_daraja),
                           test_services.services_for_run()) as live:
         # Daraja must call back this server, whose port is only known once it runs.

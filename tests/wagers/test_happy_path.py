@@ -108,6 +108,10 @@ async def test_the_queue_pairs_same_mode_platform_and_stake(wager_server: LiveSe
     a, b = await new_gamer(server), await new_gamer(server)
     ca, cb = await client_of(server, a), await client_of(server, b)
     try:
+        with pytest.raises(MatchpotError) as err:  # wagers queue by mode and platform only
+            await ca.request("queue_join", game="wager", stake_minor=STAKE)
+        assert err.value.code == "game_not_offered"
+        assert await available(server, a.id) == 10_000, "the refused join held nothing"
         queued = await ca.request("wager_queue_join", mode="snd", platform="pc",
                                   stake_minor=STAKE)
         assert queued["t"] == "wager_queued"

@@ -46,4 +46,5 @@ KIND = GameKind(
     settings_cls=WagerSettings,
     make_factory=make_factory,
     message_types=WagerMatch.message_types,
+    open_queue=False,  # queued and challenged through the wagers feature (mode, platform)
 )

@@ -257,8 +257,8 @@ async def _queue_for(
     play = service(state)
     s = state.settings
     kind = play.kinds.get(game)
-    if kind is None:
-        offered_games = ", ".join(sorted(play.kinds))
+    if kind is None or not kind.kind.open_queue:
+        offered_games = ", ".join(sorted(k for k, v in play.kinds.items() if v.kind.open_queue))
         raise Reply(f"There is no game called '{game}'. Games: {offered_games}.")
     title = kind.kind.title
     stake = amount_text(s, cmd.amount_minor)

@@ -25,11 +25,13 @@ from matchmaking.errors import GameNotOffered
 from matchmaking.keys import QueueSpec
 from matchmaking.types import HoldState, Match
 from rooms import registry
+from rooms.api import Outcome, Settled
 from rooms.directory import RoomDirectory
 from rooms.ledger_settlement import LedgerSettlement
 from rooms.manager import ManagerLimits, RoomManager
 from rooms.registry import GameKind, GameServices, GameSettings
 from rooms.runtime import Room, RoomConfig
+from rooms.settlement import Settler
 from rooms.types import HeldStake, MatchSpec
 from server import metrics
 from server.features.play import reaper
@@ -107,6 +109,7 @@ class PlayKind:
             "seats": self.kind.seats, "stakes_minor": list(self.stake_tiers_minor),
             "currency": currency, "rake_bps": self.settings.rake_bps,
             "message_types": sorted(self.kind.message_types),
+            "queue": self.kind.open_queue,  # False: reached through its own feature's routes
         }
 
 
@@ -142,18 +145,22 @@ class PlayService:
                 clock=self.clock.now_ms, config=config, node_url=s.resolved_public_url,
                 on_match=self.on_match,
             )
-            queues = tuple(QueueSpec(kind.name, s.currency, t) for t in settings.stake_tiers_minor)
+            queues = tuple(QueueSpec(kind.name, s.currency, t) for t in settings.stake_tiers_minor
+                           if kind.open_queue)
             self.kinds[kind.name] = PlayKind(kind, settings, matchmaker, queues)
             factories[kind.name] = kind.make_factory(settings, services)
         assert self.kinds, "at least one room kind is enabled (MATCHPOT_GAMES)"
         self.directory = RoomDirectory(state.redis, s.redis_prefix)
         self.settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool)
+        # A kind whose outcome moves more than money (ratings, a match row) settles through
+        # its own Settler, registered by its feature; every other kind through the ledger's.
+        self._settlers: dict[str, Settler] = {}
         self.rooms = RoomManager(
             clock=self.clock, games=factories, node=s.node_id,
             limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
             room_config=RoomConfig(grace_ms=s.room_grace_ms,
                                    snapshots_per_s=s.room_snapshots_per_s),
-            observer=self.directory, settler=self.settlement,
+            observer=self.directory, settler=_KindSettler(self),
         )
         self._stop = asyncio.Event()
         # conn_id -> room ids that connection sits or watches in, for disconnects.
@@ -167,9 +174,9 @@ class PlayService:
     # ----- kinds -----
 
     def kind(self, name: str) -> PlayKind:
-        """The kind a player asked for, or the error they should see."""
+        """The kind a player may queue for, or the error they should see."""
         found = self.kinds.get(name)
-        if found is None:
+        if found is None or not found.kind.open_queue:
             raise GameNotOffered(f"{name!r} is not offered here")
         return found
 
@@ -181,6 +188,14 @@ class PlayService:
     def matchmaker(self) -> Matchmaker:
         """Any kind's matchmaker: tickets, claims and seat tokens are shared by all of them."""
         return next(iter(self.kinds.values())).matchmaker
+
+    def settle_kind_with(self, game: str, settler: Settler) -> None:
+        """Settle rooms of `game` through `settler` (it must be idempotent per room too)."""
+        assert game in self.kinds, f"{game!r} is not a room kind of this node"
+        self._settlers[game] = settler
+
+    def settler_for(self, game: str) -> Settler:
+        return self._settlers.get(game, self.settlement)
 
     def describe(self) -> list[dict[str, Any]]:
         return [k.describe(self.state.settings.currency) for k in self.kinds.values()]
@@ -275,11 +290,12 @@ class PlayService:
 
     async def start(self) -> None:
         for kind in self.kinds.values():
-            self.state.spawn(kind.matchmaker.run_pairing_loop(list(kind.queues), self._stop),
-                             f"pairing:{kind.name}")
+            if kind.queues:  # a kind reached only through its own feature has no queue here
+                self.state.spawn(kind.matchmaker.run_pairing_loop(list(kind.queues), self._stop),
+                                 f"pairing:{kind.name}")
         self.state.spawn(self._heartbeat(), "node-heartbeat")
         self.state.spawn(reaper.run(
-            self.state, self.settlement, lambda room_id: self.rooms.find(room_id) is not None,
+            self.state, _KindSettler(self), lambda room_id: self.rooms.find(room_id) is not None,
             self.directory.node_alive, self._stop, self.state.settings.node_heartbeat_s,
         ), "room-reaper")
 
@@ -308,6 +324,16 @@ class PlayService:
 
 
 PLAY: Slot[PlayService] = Slot("play", PlayService)
+
+
+class _KindSettler:
+    """The RoomManager's Settler: each room through its kind's settler."""
+
+    def __init__(self, play: PlayService) -> None:
+        self._play = play
+
+    async def settle(self, spec: MatchSpec, outcome: Outcome) -> Settled:
+        return await self._play.settler_for(spec.game).settle(spec, outcome)
 
 
 def service(state: AppState) -> PlayService:

@@ -190,10 +190,7 @@ class WagerService:
     def install(self) -> None:
         """Bind the journal for this server's rooms and settle wager rooms through here."""
         bind_journal(self.state.settings.redis_prefix, self.journal)
-        settler = self.play.rooms.settler
-        assert settler is not None
-        if not isinstance(settler, WagerSettler):
-            self.play.rooms.settler = WagerSettler(settler, self)
+        self.play.settle_kind_with(WAGER_GAME, WagerSettler(self.play.settlement, self))
 
     def uninstall(self) -> None:
         unbind_journal(self.state.settings.redis_prefix)
