@@ -28,7 +28,7 @@ import structlog
 from rooms.api import Frame, Game, Outcome, Seat, Send, Settled, Signal
 from rooms.clock import Clock, TimerHandle
 from rooms.errors import NotSeated, RoomBusy, RoomClosed, RoomError
-from rooms.settlement import SettlementRejected, Settler
+from rooms.settlement import SettlementDeferred, SettlementRejected, Settler
 from rooms.types import MatchSpec
 
 log = structlog.get_logger(__name__)
@@ -326,6 +326,8 @@ class Room:
             try:
                 await self._commit(refund)
                 refunded = True
+            except SettlementDeferred:
+                log.info("room_refund_deferred", room=self.room_id, reason=reason)
             except Exception:
                 log.exception("room_refund_failed", room=self.room_id)
         self.cancel_timer(SETTLE_TIMER)

@@ -26,6 +26,12 @@ class Settler(Protocol):
         ...
 
 
+class SettlementDeferred(Exception):
+    """The settler keeps the stakes held on purpose: the match goes on elsewhere (a wager
+    match resumed by another node, ruled by an admin later). Not a failure: the room closes
+    without refunding, and says so."""
+
+
 class SettlementRejected(Exception):
     """The ledger refused the settlement for good (a hold expired or was resolved elsewhere)."""
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 import structlog
 
 from rooms.api import Outcome
-from rooms.settlement import Settler
+from rooms.settlement import SettlementDeferred, Settler
 from rooms.types import HeldStake, MatchSpec
 from server import keys
 from server.gateway.events import publish_to_user
@@ -89,10 +89,14 @@ async def reap_once(state: AppState, settlement: Settler, is_live_here: Any,
             HeldStake(s["user_id"], uuid.UUID(s["hold_id"]), int(s["stake_minor"]), s["currency"])
             for s in record["seats"]
         )
-        result = await settlement.settle(
-            MatchSpec(room_id, record["game"], seats),
-            Outcome.refund_all(seats, result="aborted"),
-        )
+        try:
+            result = await settlement.settle(
+                MatchSpec(room_id, record["game"], seats),
+                Outcome.refund_all(seats, result="aborted"),
+            )
+        except SettlementDeferred:  # its kind resumes it elsewhere; nothing to return here
+            await forget(state, room_id)
+            continue
         await forget(state, room_id)
         reaped += 1
         log.warning("room_reaped", room_id=room_id, node=node, replayed=result.replayed)

@@ -31,7 +31,7 @@ from rooms.games.wager import NAME as WAGER_GAME
 from rooms.games.wager import bind_journal, unbind_journal
 from rooms.ledger_settlement import LedgerSettlement
 from rooms.runtime import Room
-from rooms.settlement import Settler
+from rooms.settlement import SettlementDeferred, Settler
 from rooms.types import HeldStake, MatchSpec
 from server.errors import ApiError
 from server.features.play.service import PlayService
@@ -58,7 +58,7 @@ class LobbyFull(Exception):
     """Too many players watch the live lobby at once."""
 
 
-class MatchSuspended(Exception):
+class MatchSuspended(SettlementDeferred):
     """A wager room stopped without a decision: its stakes stay held until it resumes."""
 
 
