@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ async def manual_play_server(
     test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
 ) -> AsyncIterator[tuple[LiveServer, ManualClock]]:
     """A live server whose rooms and matchmaking run on a ManualClock the test advances."""
-    clock = ManualClock(start_ms=1_800_000_000_000)
+    # Start at the real time: every live server of the session shares one database, and the
+    # other features' schedulers on this server (tournaments, pools) act on shared rows by it.
+    clock = ManualClock(start_ms=int(time.time() * 1000))
     settings = test_services.settings(
         Path(tmp_path_factory.mktemp("manual")),
         redis_prefix=f"{test_services.redis_prefix}manual", **FAST_QUIZ,
