@@ -35,6 +35,19 @@ class Competition(ABC):
     def _record(self, match_id: str, result: Result, *, replace: bool) -> None:
         """Store one result (checked); `replace` overwrites an earlier one if allowed."""
 
+    @staticmethod
+    def _is_new(earlier: Result | None, result: Result, *, replace: bool) -> bool:
+        """The one rule of every format for a result arriving: the same result again is a
+        replay (False: nothing to do); another one needs `replace`; `replace` needs one."""
+        if earlier is not None:
+            if earlier == result:
+                return False
+            if not replace:
+                raise CompetitionError("result_exists", "that match already has a result")
+        elif replace:
+            raise CompetitionError("no_result", "that match has no result to replace")
+        return True
+
     @property
     @abstractmethod
     def finished(self) -> bool: ...

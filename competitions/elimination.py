@@ -165,17 +165,10 @@ class Elimination(Competition):
         if result.winner not in (a, b):
             raise CompetitionError("winner_required",
                                    "an elimination match needs a winner who played it")
-        earlier = self.results.get(match_id)
-        if earlier is not None:
-            if earlier == result:
-                return
-            if not replace:
-                raise CompetitionError("result_exists", "that match already has a result")
-            if any(m in self.results for m in self._dependents.get(match_id, ())):
-                raise CompetitionError("result_locked",
-                                       "a later match already depends on that result")
-        elif replace:
-            raise CompetitionError("no_result", "that match has no result to replace")
+        if not self._is_new(self.results.get(match_id), result, replace=replace):
+            return
+        if replace and any(m in self.results for m in self._dependents.get(match_id, ())):
+            raise CompetitionError("result_locked", "a later match already depends on that result")
         self.results[match_id] = result
         self._cache.clear()
 

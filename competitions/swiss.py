@@ -155,14 +155,8 @@ class Swiss(Competition):
             raise CompetitionError("match_not_found", "there is no such match")
         if result.winner is not None and not m.has(result.winner):
             raise CompetitionError("winner_required", "the winner must have played the match")
-        earlier = self.results.get(match_id)
-        if earlier is not None:
-            if earlier == result:
-                return
-            if not replace:
-                raise CompetitionError("result_exists", "that match already has a result")
-        elif replace:
-            raise CompetitionError("no_result", "that match has no result to replace")
+        if not self._is_new(self.results.get(match_id), result, replace=replace):
+            return
         self.results[match_id] = result
         if not replace and not self.ready():
             self._pair_next()
