@@ -48,12 +48,15 @@ FEATURES: tuple[str, ...] = (
     "server.money.wallets.http",
     "server.money.approvals",
     "server.gateway.ws",
+    "server.limits.http",
     "server.features.play.feature",
+    "server.features.console.feature",
     "server.channels.whatsapp.webhook",
     "server.money.payments.http",
     "server.features.quickplay.http",
     "server.channels.outbox_worker",
     "server.features.demo",
+    "server.features.wasim.feature",
     "server.web.static",
 )
 

@@ -31,7 +31,9 @@ from server import metrics
 from server.admin.audit import audit
 from server.db import DbConn
 from server.errors import MatchpotError
+from server.limits import service as limits
 from server.state import AppState
+from server.wording import amount_text
 
 WITHDRAW_CLEARING = clearing_account("withdrawals")
 WITHDRAW_HOLD_TIMEOUT_S = 7 * 24 * 3600
@@ -132,13 +134,15 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise WalletError(404, f"{what}_not_found", f"No such {what}.") from exc
 
 
-def _check_amount(amount_minor: int, lo: int, hi: int) -> None:
+def _check_amount(state: AppState, amount_minor: int, lo: int, hi: int) -> None:
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise WalletError(400, "invalid_request", "amount_minor must be a positive integer.")
+        raise WalletError(400, "invalid_request", "Enter an amount above zero.")
     if amount_minor < lo:
-        raise WalletError(400, "amount_below_minimum", f"The minimum is {lo} minor units.")
+        raise WalletError(400, "amount_below_minimum",
+                          f"The minimum is {amount_text(state.settings, lo)}.")
     if amount_minor > hi:
-        raise WalletError(400, "amount_above_maximum", f"The maximum is {hi} minor units.")
+        raise WalletError(400, "amount_above_maximum",
+                          f"The maximum is {amount_text(state.settings, hi)}.")
 
 
 def _alert(cause: str, kind: str, user_id: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -158,7 +162,7 @@ async def request_deposit(
     returns the first request, so a retried call does not ask twice.
     """
     s = state.settings
-    _check_amount(amount_minor, s.deposit_min_minor, s.deposit_max_minor)
+    _check_amount(state, amount_minor, s.deposit_min_minor, s.deposit_max_minor)
     reference = reference.strip()
     if not 1 <= len(reference) <= 64:
         raise WalletError(400, "invalid_request", "reference must be 1-64 characters.")
@@ -175,6 +179,7 @@ async def request_deposit(
                     "A deposit with this reference and a different amount exists.",
                 )
             return _deposit(same), False
+        await limits.check_deposit(conn, state, user_id, amount_minor)  # own limits, exclusion
         pending = await conn.fetchval(
             "SELECT count(*) FROM deposit_requests WHERE user_id = $1 AND state = 'pending'", uid
         )
@@ -325,7 +330,7 @@ async def request_withdrawal_once(
     Returns (request, created now).
     """
     s = state.settings
-    _check_amount(amount_minor, s.withdraw_min_minor, s.withdraw_max_minor)
+    _check_amount(state, amount_minor, s.withdraw_min_minor, s.withdraw_max_minor)
     if destination is not None and not 1 <= len(destination) <= 64:
         raise WalletError(400, "invalid_request", "destination must be 1-64 characters.")
     if client_ref is not None and not 1 <= len(client_ref) <= 80:
@@ -357,8 +362,8 @@ async def request_withdrawal_once(
             left = max(s.withdraw_daily_max_minor - today_minor, 0)
             raise WalletError(
                 409, "daily_limit_exceeded",
-                f"Withdrawals are limited to {s.withdraw_daily_max_minor} minor units per"
-                f" 24 hours; {left} left.",
+                f"Withdrawals are limited to {amount_text(s, s.withdraw_daily_max_minor)} per"
+                f" 24 hours; {amount_text(s, left)} left.",
             )
         hold = TransferRequest(
             id=hold_id, debit=user_account(user_id), credit=WITHDRAW_CLEARING,
