@@ -144,13 +144,15 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, services: Services) -> AsyncIterator[LiveServer]:
-    """Start uvicorn on a free port with the real app; stop it on exit."""
+async def run_server(
+    settings: Settings, services: Services, port: int | None = None
+) -> AsyncIterator[LiveServer]:
+    """Start uvicorn on `port` (default: a free one) with the real app; stop it on exit."""
     import uvicorn
 
     from server.app import create_app
 
-    port = free_port()
+    port = port or free_port()
     settings = settings.model_copy(update={"port": port, "host": "127.0.0.1"})
     app = create_app(settings, services)
     config = uvicorn.Config(
