@@ -63,9 +63,13 @@ async def web(
         yield live
 
 
+def _chromium_missing() -> bool:
+    return not Path(CHROMIUM).exists() and shutil.which("chromium") is None
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    if _chromium_missing():
         pytest.fail(INSTALL_HINT)
     from playwright.async_api import async_playwright
 
@@ -95,7 +99,9 @@ class Pages:
 
 
 @pytest.fixture
-async def pages(browser: Any, web: LiveServer, request: pytest.FixtureRequest) -> AsyncIterator[Pages]:
+async def pages(
+    browser: Any, web: LiveServer, request: pytest.FixtureRequest
+) -> AsyncIterator[Pages]:
     p = Pages(browser, web)
     yield p
     failed = getattr(request.node, "rep_call", None)

@@ -57,7 +57,8 @@ async def test_login_from_a_landing_page_that_says_what_this_is(pages: Pages) ->
     await page.wait_for_selector("#conn.live")
     assert "Player" in await page.inner_text("#who")
     assert await page.inner_text("#balance") == "0 credits"
-    badge = await page.eval_on_selector("#conn", "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    badge = await page.eval_on_selector(
+        "#conn", "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
     assert contrast(rgb(badge[0]), rgb(badge[1])) >= 4.5, "the live badge is readable"
     assert "WhatsApp" in await page.inner_text("#view-play")
     assert not page.errors
