@@ -58,6 +58,9 @@ async def web(
         whatsapp_phone_number_id=wa["whatsapp_phone_number_id"],
         whatsapp_verify_token=wa["whatsapp_verify_token"],
         whatsapp_api_base=wa["whatsapp_api_base"], whatsapp_pair_interval_s=0.0,
+        # MATCHPOT_TEST_WEB_DIR serves another copy of clients/web (e.g. an older one, to
+        # see these tests fail on it); the simulator page is served from this copy either way.
+        web_dir=os.environ.get("MATCHPOT_TEST_WEB_DIR") or None,
     )
     async with run_server(settings, test_services.services_for_run(), port=port) as live:
         yield live

@@ -137,6 +137,8 @@ async def replies(request: Request) -> Response:
 async def page(request: Request) -> Response:
     state = _enabled(request)
     path = web_dir(state) / "whatsapp.html"
+    if not path.exists():
+        raise ApiError(404, "not_found", "whatsapp.html is not installed.")
     return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
