@@ -31,7 +31,7 @@ export default {
       try {
         const d = await api("/admin/dashboard");
         set("connections", d.connections); set("rooms_live", d.rooms_live); set("pairings_per_min", d.pairings_per_min);
-        set("outbox", d.outbox.pending + (d.outbox.pending ? ` (oldest ${ago(d.outbox.oldest_s * 1000)})` : ""), d.outbox.failed ? "bad" : "");
+        set("outbox", d.outbox.pending + (d.outbox.pending ? ` (oldest ${ago(d.outbox.oldest_s * 1000)})` : "") + (d.outbox.failed ? ` · ${d.outbox.failed} failed` : ""), d.outbox.failed ? "bad" : "");
         set("ledger", d.ledger.ok === true ? "balanced" : d.ledger.ok === false ? "BROKEN" : "checking…", d.ledger.ok === false ? "bad" : d.ledger.ok ? "ok" : "");
         if (d.ledger.ok === false) tiles.querySelector('[data-tile="ledger"]').title = d.ledger.findings;
         set("pending_deposits", d.pending_deposits); set("pending_withdrawals", d.pending_withdrawals);
