@@ -1,9 +1,11 @@
 """Browser tests: Playwright for Python driving Debian's `chromium` (no browser download).
 
-One demo-mode server for the whole folder (the demo bot, the demo admin and the
+One demo-mode server per test module (the demo bot, the demo admin and the
 WhatsApp simulator are on), fast quiz timings, and a fresh browser context per
-test. A failing test leaves a screenshot of the page under tests/browser/artifacts/
-and says where.
+test. Per module, not per session: a demo server approves every small pending
+deposit and delivers every WhatsApp alert in the run's database, so it must be
+gone before other folders' tests run. A failing test leaves a screenshot of the
+page under tests/browser/artifacts/ and says where.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def web(
     test_services: TestServices, tmp_path_factory: pytest.TempPathFactory, pool: Any
 ) -> AsyncIterator[LiveServer]:

@@ -42,7 +42,13 @@ async def test_reject_with_a_reason_the_player_reads_and_approve_live(pages: Pag
     await row.wait_for()
     assert not UUID.search(await admin.inner_text("#screen")), "players by name, not by id"
     reason = "The transfer reference does not match"
-    await row.get_by_label("Reason the player will see").fill(reason)
+    field = row.get_by_label("Reason the player will see")
+    await field.fill(reason)
+    # Two refreshes later the half-typed reason is still there: rows update in place.
+    for _ in range(2):
+        await admin.wait_for_event(
+            "response", lambda r: "/admin/deposits?state=pending" in r.url, timeout=10_000)
+    assert await field.input_value() == reason
     await row.get_by_role("button", name="Reject").click()
     await admin.wait_for_selector("#screen .msg.ok")
     await player.wait_for_selector(f"#requests >> text=Reason: {reason}", timeout=15_000)

@@ -226,3 +226,8 @@ async def test_no_uuids_or_codes_leak_into_the_app(pages: Pages) -> None:
             await page.wait_for_selector("#history li")
         text = await page.inner_text("body")
         assert not UUID.search(text) and not RAW_WORDS.search(text), (tab, text[:400])
+        unlabelled = await page.eval_on_selector_all(
+            f"#view-{tab} input, #view-{tab} select",
+            "els => els.filter(e => !e.labels.length && !e.getAttribute('aria-label'))"
+            ".map(e => e.id)")
+        assert unlabelled == [], (tab, unlabelled)
