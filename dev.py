@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -48,6 +49,29 @@ def ensure_installed(extras: str) -> None:
     STAMP.write_text(want)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_HINT = (
+    "The browser tests (tests/browser) need Debian's chromium at /usr/bin/chromium.\n"
+    "Install it with:  sudo apt-get install -y chromium   (or set MATCHPOT_CHROMIUM to a"
+    " Chromium binary); until then those tests fail with this message."
+)
+
+
+def ensure_browser() -> None:
+    """Install Debian's chromium for the browser tests when missing (as root), else say how."""
+    if CHROMIUM.exists() or os.environ.get("MATCHPOT_CHROMIUM") or shutil.which("chromium"):
+        return
+    if os.name != "nt" and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing chromium for the browser tests (apt-get) ...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        quiet = {"stdout": subprocess.DEVNULL}
+        if subprocess.call(["apt-get", "install", "-y", "-q", "chromium"], env=env, **quiet):
+            subprocess.call(["apt-get", "update", "-q"], env=env, **quiet)
+            subprocess.call(["apt-get", "install", "-y", "-q", "chromium"], env=env, **quiet)
+    if not CHROMIUM.exists() and not shutil.which("chromium"):
+        print(BROWSER_HINT, flush=True)
+
+
 def run(cmd: list[str]) -> int:
     print("+ " + " ".join(cmd), flush=True)
     return subprocess.call(cmd, cwd=ROOT)
@@ -61,6 +85,7 @@ def demo(args: list[str]) -> int:
 
 def test(args: list[str]) -> int:
     ensure_installed("dev,load")
+    ensure_browser()
     for step in (
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy")],

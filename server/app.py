@@ -49,9 +49,11 @@ FEATURES: tuple[str, ...] = (
     "server.money.wallets.http",
     "server.money.approvals",
     "server.gateway.ws",
+    "server.limits.http",
     "server.features.play.feature",
     "server.features.wagers.feature",
     "server.features.tournaments.feature",
+    "server.features.console.feature",
     "server.channels.whatsapp.webhook",
     "server.money.payments.http",
     "server.features.quickplay.http",
@@ -59,6 +61,7 @@ FEATURES: tuple[str, ...] = (
     "server.channels.outbox_worker",
     "server.features.challenges.feature",
     "server.features.demo",
+    "server.features.wasim.feature",
     "server.web.static",
 )
 

@@ -66,6 +66,11 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["MATCHPOT_PORT"] = str(args.port)
     if args.host is not None:
         os.environ["MATCHPOT_HOST"] = args.host
+    if args.demo:  # WhatsApp against the in-process Graph API stand-in (features/wasim)
+        from server.features.wasim.feature import apply_demo_env
+
+        apply_demo_env(os.environ.get("MATCHPOT_HOST", "127.0.0.1"),
+                       int(os.environ.get("MATCHPOT_PORT", "8000")))
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     app = create_app(settings)

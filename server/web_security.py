@@ -4,11 +4,11 @@ The PWA (`/`) and the admin page (`/admin`) hold access tokens in the browser;
 a page that can be framed can be clickjacked, and one that runs injected script
 leaks them. The Content-Security-Policy fits what clients/web loads: scripts,
 styles, the manifest, the icon and the service worker from this origin only;
-the admin page's one inline `<style>` block (hence `'unsafe-inline'` for styles,
-never for scripts); fetch/websocket to this origin, to this node's public URL
-and to `MATCHPOT_CSP_CONNECT_SRC` (other nodes' origins when they are not
-behind one balancer). API responses get the same headers: they cost nothing
-and JSON never needs to be framed or sniffed.
+the WhatsApp simulator page's inline `<style>` block and a few style attributes
+(hence `'unsafe-inline'` for styles, never for scripts); fetch/websocket to this
+origin, to this node's public URL and to `MATCHPOT_CSP_CONNECT_SRC` (other
+nodes' origins when they are not behind one balancer). API responses get the same
+headers: they cost nothing and JSON never needs to be framed or sniffed.
 """
 
 from __future__ import annotations

@@ -145,15 +145,16 @@ class LiveServer:
 
 @contextlib.asynccontextmanager
 async def run_server(
-    settings: Settings, services: Services, *, clock: Any = None
+    settings: Settings, services: Services, *, clock: Any = None, port: int | None = None
 ) -> AsyncIterator[LiveServer]:
-    """Start uvicorn on a free port with the real app; stop it on exit. With `clock` (a
-    rooms.clock.ManualClock), room and matchmaking time moves only when the test says."""
+    """Start uvicorn on `port` (default: a free one) with the real app; stop it on exit. With
+    `clock` (a rooms.clock.ManualClock), room and matchmaking time moves only when the test
+    says."""
     import uvicorn
 
     from server.app import create_app
 
-    port = free_port()
+    port = port or free_port()
     settings = settings.model_copy(update={"port": port, "host": "127.0.0.1"})
     app = create_app(settings, services, clock=clock)
     config = uvicorn.Config(

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from server import metrics
 from server.admin.accounts import Admin, authenticate
 from server.admin.audit import audit
-from server.auth import limits
+from server.auth import limits, sessions
 from server.auth.deps import require_admin
 from server.auth.tokens import issue_access_token
 from server.errors import ApiError
@@ -149,8 +149,20 @@ async def whoami(request: Request) -> Response:
                          "role": principal.role})
 
 
+async def logout(request: Request) -> Response:
+    """End this admin session everywhere: its access tokens stop working at once."""
+    state: AppState = request.app.state.mp
+    principal = await require_admin(request)
+    if principal.session_id:
+        async with state.pool.acquire() as conn, conn.transaction():
+            await audit(conn, principal.subject, "admin.logout", f"admin:{principal.subject}", {})
+        await sessions.revoke(state, principal.subject, principal.session_id)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/admin/login", login, methods=["POST"]),
+    Route("/admin/logout", logout, methods=["POST"]),
     Route("/admin/me", whoami, methods=["GET"]),
     Route("/admin/audit", audit_log, methods=["GET"]),
 ]

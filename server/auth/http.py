@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from typing import Any
 
 import structlog
@@ -139,6 +140,10 @@ async def verify_code(request: Request) -> Response:
         return _otp_error(exc)
     metrics.LOGINS.labels("player", "ok").inc()
     user = await get_or_create_user_by_phone(state.pool, phone)
+    suspended = await state.pool.fetchval(  # an operator's suspension (features/limits)
+        "SELECT reason FROM player_suspensions WHERE user_id = $1", uuid.UUID(user.id))
+    if suspended is not None:
+        raise ApiError(403, "account_suspended", f"Your account is suspended: {suspended}")
     log.info("player_logged_in", user_id=user.id)
     return JSONResponse(await session_for(state, user))
 

@@ -44,6 +44,15 @@ async def public_config(request: Request) -> JSONResponse:
         "games": games,
         "quiz_stakes_minor": list(quiz["stakes_minor"]) if quiz else [],
         "node_id": s.node_id,
+        "demo": s.demo,
+        "limits": {  # wallet request bounds, for the app's hints
+            "deposit_min_minor": s.deposit_min_minor, "deposit_max_minor": s.deposit_max_minor,
+            "withdraw_min_minor": s.withdraw_min_minor, "withdraw_max_minor": s.withdraw_max_minor,
+        },
+        "whatsapp": {
+            "enabled": s.whatsapp_enabled,
+            "simulator": "/demo/whatsapp" if s.demo and s.whatsapp_enabled else None,
+        },
     }
     return JSONResponse(body)
 

@@ -374,7 +374,7 @@ async def test_a_token_for_a_missing_player_is_a_clean_401(server: LiveServer) -
 
 async def test_pages_carry_security_headers(server: LiveServer) -> None:
     async with server.http() as client:
-        for path in ("/", "/admin", "/static/app.js", "/config"):
+        for path in ("/", "/admin", "/static/js/app.js", "/config"):
             r = await client.get(path)
             assert r.status_code == 200, path
             csp = r.headers["content-security-policy"]

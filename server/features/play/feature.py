@@ -66,6 +66,16 @@ async def games_http(request: Request) -> JSONResponse:
     return JSONResponse({"items": service(request.app.state.mp).describe()})
 
 
+async def my_rooms_http(request: Request) -> JSONResponse:
+    """The caller's live rooms on any node (the same list as the `my_rooms` message)."""
+    from server.features.play import mine
+
+    principal = await require_player(request)
+    state: AppState = request.app.state.mp
+    items = await mine.live_rooms(state, service(state).directory, principal.subject)
+    return JSONResponse({"items": items})
+
+
 async def rooms_http(request: Request) -> JSONResponse:
     await require_admin(request, "viewer", "operator", "finance")
     play = service(request.app.state.mp)
@@ -226,6 +236,7 @@ async def shutdown(state: AppState) -> None:
 routes = [
     Route("/games", games_http),
     Route("/duels/history", history_http),
+    Route("/me/rooms", my_rooms_http),
     Route("/admin/rooms", rooms_http),
     Route("/admin/rooms/{room_id}", room_http),
     Route("/admin/rooms/{room_id}/signal", room_signal_http, methods=["POST"]),

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from ledger import OutboxMessage, outbox, transfer_id
+from ledger import OutboxMessage, outbox, split_pot, transfer_id
 from matchmaking import Matchmaker
 from matchmaking.config import MatchConfig
 from matchmaking.errors import GameNotOffered
@@ -38,6 +38,7 @@ from server.features.play import reaper
 from server.features.play.alerts import ALERT_CHANNEL, AlertingLedger
 from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
 from server.gateway.events import publish_to_user
+from server.limits.service import check_stake
 from server.state import AppState, Slot
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,7 @@ class NotifyingStakes:
     async def hold(
         self, ticket_id: str, user_id: str, stake_minor: int, currency: str, timeout_s: int
     ) -> str:
+        await check_stake(self._state, user_id, stake_minor)  # own limits, exclusion, suspension
         return await self._inner.hold(ticket_id, user_id, stake_minor, currency, timeout_s)
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
@@ -110,6 +112,9 @@ class PlayKind:
             "currency": currency, "rake_bps": self.settings.rake_bps,
             "message_types": sorted(self.kind.message_types),
             "queue": self.kind.open_queue,  # False: reached through its own feature's routes
+            # What a winner of a full room receives per stake tier (pot less the house's share).
+            "prizes_minor": [split_pot(t * self.kind.seats, self.settings.rake_bps)[0]
+                             for t in self.stake_tiers_minor],
         }
 
 
@@ -236,8 +241,24 @@ class PlayService:
                 "opponent": {"user_id": theirs.user_id,
                              "display_name": names.get(theirs.user_id, "player")},
             }))
+        await self._remember_seats(frames, match.created_ms)
         await asyncio.gather(*(publish_to_user(self.state, uid, f) for uid, f in frames))
         await self._in_background(self._alert_match_found(match))
+
+    async def _remember_seats(self, frames: list[tuple[str, dict[str, Any]]], at_ms: int) -> None:
+        """Each player's live room, so a reloaded app finds it (features/play/mine.py)."""
+        from server.features.play import mine
+
+        for uid, f in frames:
+            if uid in self.local_players:
+                continue
+            try:
+                await mine.remember(self.state, uid, f["room_id"], {
+                    "ws_url": f["ws_url"], "stake_minor": f["stake_minor"],
+                    "currency": f["currency"], "opponent": f["opponent"], "created_ms": at_ms,
+                })
+            except Exception:  # a courtesy for reloads: the match stands without it
+                log.warning("my_room_not_recorded", room_id=f["room_id"], exc_info=True)
 
     async def _in_background(self, coro: Any) -> None:
         """Run work the pairing loop need not wait for; past the bound, wait for it after all."""

@@ -119,6 +119,21 @@ async def history(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def my_rooms(conn: Connection, frame: dict[str, Any]) -> dict[str, Any]:
+    """The caller's live rooms on any node (to resume a duel after a reload), and their
+    queue ticket if they are waiting for an opponent."""
+    from server.features.play import mine
+
+    play = _play(conn)
+    ticket = await play.matchmaker.ticket_of(conn.user_id)
+    return {
+        "t": "my_rooms", "items": await mine.live_rooms(conn.state, play.directory, conn.user_id),
+        "queued": None if ticket is None else {
+            "ticket_id": ticket.id, "game": ticket.queue.game,
+            "stake_minor": ticket.queue.stake_minor, "queued_at_ms": ticket.created_ms},
+    }
+
+
 async def left(conn: Connection) -> None:
     """A connection ended: its seats start their grace window."""
     play = conn.state.find(PLAY)
@@ -141,4 +156,5 @@ register("queue_join", queue_join)
 register("queue_leave", queue_leave)
 register("room_join", room_join)
 register("duel_history", history)
+register("my_rooms", my_rooms)
 on_disconnect(left)

@@ -26,6 +26,7 @@ from server.features.quickplay.bets import (
     replay,
 )
 from server.features.quickplay.errors import QuickplayError
+from server.limits import service as limits
 from server.state import AppState
 from server.wording import amount_text
 
@@ -98,6 +99,7 @@ async def place_bet(
     first = await replay(state.pool, state, uid, idem_key, game, stake_minor, normalised)
     if first is not None:
         return first
+    await limits.check_stake(state, user_id, stake_minor)  # own limits, exclusion, suspension
     if game == "football":
         return await football.place_football_bet(
             state, uid, stake_minor, normalised, channel=channel, idem_key=idem_key, now=now)

@@ -30,9 +30,9 @@ from ledger import outbox as ledger_outbox
 from ledger.errors import HoldAlreadyResolved, HoldExpired, HoldNotFound
 from server import metrics
 from server.admin.audit import audit
-from server.config import Settings
 from server.db import DbConn
 from server.errors import MatchpotError
+from server.limits import service as limits
 from server.state import AppState
 from server.wording import amount_text
 
@@ -135,16 +135,15 @@ def _uuid(value: str, what: str) -> uuid.UUID:
         raise WalletError(404, f"{what}_not_found", f"No such {what}.") from exc
 
 
-def _check_amount(settings: Settings, amount_minor: int, lo: int, hi: int) -> None:
-    """Refuse an amount outside the limits, saying the limit in the product's words."""
+def _check_amount(state: AppState, amount_minor: int, lo: int, hi: int) -> None:
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise WalletError(400, "invalid_request", "The amount must be a positive whole amount.")
+        raise WalletError(400, "invalid_request", "Enter an amount above zero.")
     if amount_minor < lo:
         raise WalletError(400, "amount_below_minimum",
-                          f"The minimum is {amount_text(settings, lo)}.")
+                          f"The minimum is {amount_text(state.settings, lo)}.")
     if amount_minor > hi:
         raise WalletError(400, "amount_above_maximum",
-                          f"The maximum is {amount_text(settings, hi)}.")
+                          f"The maximum is {amount_text(state.settings, hi)}.")
 
 
 def _alert(cause: str, kind: str, user_id: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -164,7 +163,7 @@ async def request_deposit(
     returns the first request, so a retried call does not ask twice.
     """
     s = state.settings
-    _check_amount(s, amount_minor, s.deposit_min_minor, s.deposit_max_minor)
+    _check_amount(state, amount_minor, s.deposit_min_minor, s.deposit_max_minor)
     reference = reference.strip()
     if not 1 <= len(reference) <= 64:
         raise WalletError(400, "invalid_request", "reference must be 1-64 characters.")
@@ -181,6 +180,7 @@ async def request_deposit(
                     "A deposit with this reference and a different amount exists.",
                 )
             return _deposit(same), False
+        await limits.check_deposit(conn, state, user_id, amount_minor)  # own limits, exclusion
         pending = await conn.fetchval(
             "SELECT count(*) FROM deposit_requests WHERE user_id = $1 AND state = 'pending'", uid
         )
@@ -331,7 +331,7 @@ async def request_withdrawal_once(
     Returns (request, created now).
     """
     s = state.settings
-    _check_amount(s, amount_minor, s.withdraw_min_minor, s.withdraw_max_minor)
+    _check_amount(state, amount_minor, s.withdraw_min_minor, s.withdraw_max_minor)
     if destination is not None and not 1 <= len(destination) <= 64:
         raise WalletError(400, "invalid_request", "destination must be 1-64 characters.")
     if client_ref is not None and not 1 <= len(client_ref) <= 80:

@@ -1,0 +1,1 @@
+"""Responsible play: a player's own limits, self-exclusion, and an operator's suspension."""
