@@ -59,6 +59,10 @@ class TestServices:
             redis_prefix=self.redis_prefix, data_dir=data_dir, jwt_secret="test-secret-" + "x" * 32,
             log_format="console", log_level="WARNING", hold_sweep_interval_s=0.5,
             otp_ip_max=100_000,  # every test logs in from 127.0.0.1
+            # Every live server of the session is its own node: the servers share one process
+            # (so the default hostname-pid id) and one database, and a node's schedulers act on
+            # the rows it owns (tournaments, rooms to reap) by that id.
+            node_id=f"test-{uuid.uuid4().hex[:10]}",
         )
         values.update(overrides)
         return Settings(**values)
