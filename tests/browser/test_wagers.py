@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from server.admin.accounts import ensure_admin
 from tests.browser.conftest import (
@@ -80,6 +80,16 @@ async def fits_the_phone(page: Any) -> None:
     assert not RAW_CODES.search(text), RAW_CODES.search(text)
 
 
+async def in_view(page: Any, *selectors: str) -> None:
+    """Each element is inside the 390x844 screen without scrolling (above the tab bar)."""
+    assert await page.evaluate("window.scrollY") == 0
+    tabs_top = await page.evaluate("document.querySelector('#tabs').getBoundingClientRect().top")
+    for selector in selectors:
+        box = await page.locator(selector).bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= tabs_top, (
+            selector, box, tabs_top)
+
+
 async def http_profile(server: LiveServer, session: dict[str, Any], tag: str) -> None:
     async with server.http() as http:
         r = await http.put("/wagers/profile", json={
@@ -136,6 +146,7 @@ async def test_two_players_post_accept_ready_report_and_are_paid(pages: Pages,
     await offer.get_by_role("button", name=re.compile("^Accept")).click()
     for page in (ann, ben):
         await page.wait_for_selector("#wg-phase-title >> text=Ready check", timeout=15_000)
+        await in_view(page, "#wg-vs", "#wg-clock", "#wg-ready")
         vs = await page.inner_text("#wg-vs")
         assert "AnnPlays#101" in vs and "BenTheBold" in vs
         assert "1v1 Gunfight, best of 3" in await page.inner_text(".match-head")
@@ -167,7 +178,8 @@ async def test_two_players_post_accept_ready_report_and_are_paid(pages: Pages,
 
     # Settled at once: the winner is paid both stakes less the fee; balances shown.
     await ann.wait_for_selector("#wg-result-title >> text=You won!", timeout=15_000)
-    assert "18 credits is now in your balance" in await ann.inner_text("#wg-result-text")
+    assert "18 credits were added to your balance" in await ann.inner_text(
+        "#wg-result-text")
     await ann.wait_for_selector("#wg-result-balance >> text=Your balance: 108 credits")
     await ben.wait_for_selector("#wg-result-title >> text=AnnPlays#101 won")
     await ben.wait_for_selector("#wg-result-balance >> text=Your balance: 90 credits")
@@ -188,9 +200,19 @@ async def test_two_players_post_accept_ready_report_and_are_paid(pages: Pages,
     await fits_the_phone(ann)
 
 
-def _png(width: int = 320, height: int = 180) -> bytes:
+def _scoreboard(width: int = 320, height: int = 180) -> bytes:
+    """A small PNG that looks like what players upload: a scoreboard."""
+    image = Image.new("RGB", (width, height), (15, 23, 42))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width, 34), fill=(15, 118, 110))
+    draw.text((12, 10), "SEARCH AND DESTROY - VICTORY", fill=(255, 255, 255))
+    for i, (tag, rounds) in enumerate((("AnnDisputes", "3"), ("BenDisputes", "1"))):
+        y = 60 + i * 44
+        draw.rectangle((12, y - 8, width - 12, y + 26), outline=(71, 85, 105))
+        draw.text((24, y + 2), tag, fill=(248, 250, 252))
+        draw.text((width - 40, y + 2), rounds, fill=(253, 230, 138))
     out = io.BytesIO()
-    Image.new("RGB", (width, height), (20, 120, 90)).save(out, format="PNG")
+    image.save(out, format="PNG")
     return out.getvalue()
 
 
@@ -235,15 +257,23 @@ async def test_a_dispute_is_ruled_in_the_console_and_both_players_read_why(
     await ann.set_input_files("#wg-evidence-file", str(big))
     await ann.wait_for_selector("#wg-evidence-msg >> text=a picture may be at most 2 MB")
     shot_file = tmp_path / "result.png"
-    shot_file.write_bytes(_png())
+    shot_file.write_bytes(_scoreboard())
     await ann.set_input_files("#wg-evidence-file", str(shot_file))
     await ann.wait_for_selector("#wg-evidence-msg >> text=Screenshot added.")
     await ann.wait_for_function(
         "() => [...document.querySelectorAll('#wg-shots img')].some(i => i.naturalWidth === 320)")
     await fits_the_phone(ann)
 
-    # The admin: the queue, claim, the evidence, a note, the ruling.
+    # The admin watches the match live, drawn as a wager (names, tags, the dispute)...
     admin = await console(pages, DESKTOP_VIEWPORT, user=OPERATOR[0], password=OPERATOR[1])
+    await admin.goto(f"/admin#/rooms/{room_id}")
+    await admin.wait_for_selector(".game-board >> text=in dispute")
+    board = await admin.inner_text(".game-board")
+    assert "AnnDisputes" in board and "BenDisputes" in board and "Best of 5" in board
+    assert not UUID.search(board) and "{" not in board, "drawn as the match, not JSON"
+    await shot(admin, folder, "console-wager-watch")
+
+    # ...then the dispute: the queue, claim, the evidence, a note, the ruling.
     await admin.click("#nav >> text=Disputes")
     row = admin.locator("tr", has_text="both claimed the same result").last
     await row.wait_for()

@@ -6,7 +6,8 @@ import { api, pictureUrl } from "./net.js";
 import { cfg, fmt, when } from "./words.js";
 
 const MODES = { gunfight: "Gunfight", snd: "Search and Destroy", tdm: "Team Deathmatch", hardpoint: "Hardpoint", ctrl: "Control" };
-const PLATFORMS = { psn: "PlayStation", xbox: "Xbox", pc: "PC (Activision ID)" };
+const PLATFORMS = { psn: "PlayStation", xbox: "Xbox", pc: "PC" };
+const TAG_NAMES = { psn: "PSN ID", xbox: "Xbox gamertag", pc: "Activision ID" };  // what a "gamer tag" is called there
 const REGIONS = { eu: "Europe", na: "North America", af: "Africa", as: "Asia", sa: "South America", oc: "Oceania" };
 const PHASES = {
   ready_check: "Ready check", playing: "Playing", reported: "Waiting for confirmation", disputed: "In dispute",
@@ -73,12 +74,12 @@ export class Wagers {
     const nav = el("nav", { class: "subnav", "aria-label": "Wagers" }, tabs.map(([id, t]) =>
       el("a", { href: `#/wagers/${id}`, text: t, "aria-current": id === view ? "page" : null })));
     this.body = el("div", { class: "wager-body" });
+    // In the match room the room owns the screen: the area's heading shrinks to its links.
+    const intro = view === "match" ? null : el("p", { class: "small", text: "Stake credits on a Call of Duty match you play against another player. Both stakes are held until the match is decided; the winner receives both less the platform fee." });
     this.root.replaceChildren(
-      el("div", { class: "card" }, el("h2", { text: "Wagers" }),
-        el("p", { class: "small", text: "Stake credits on a Call of Duty match you play against another player. Both stakes are held until the match is decided; the winner receives both less the platform fee." }),
-        nav),
+      el("div", { class: "card" + (view === "match" ? " compact" : "") }, view === "match" ? null : el("h2", { text: "Wagers" }), intro, nav),
       this.body);
-    this.view = view;
+    this.view = view; window.scrollTo(0, 0);  // a new view starts at its top
     try {
       await this.options();
       if (view === "match" && arg) await this.showMatch(arg);
@@ -105,7 +106,7 @@ export class Wagers {
     const msg = el("p", { id: "wg-profile-msg", class: "msg", "aria-live": "polite" });
     const tagInputs = o.platforms.map((pf) => {
       const input = el("input", { id: `wg-tag-${pf}`, name: pf, maxlength: 40, autocomplete: "off", value: p?.tags?.[pf] || "" });
-      return [el("label", { for: `wg-tag-${pf}`, text: `Gamer tag on ${platformName(pf)}` }, el("span", { class: "hint", text: "Leave empty if you don't play there." })), input];
+      return [el("label", { for: `wg-tag-${pf}`, text: `Gamer tag on ${platformName(pf)}${TAG_NAMES[pf] ? ` (${TAG_NAMES[pf]})` : ""}` }, el("span", { class: "hint", text: "Leave empty if you don't play there." })), input];
     });
     const dob = el("input", { id: "wg-dob", type: "date", required: true, value: p?.birth_date || "", disabled: !!p?.birth_date });
     form.append(
@@ -284,7 +285,7 @@ export class Wagers {
         el("dt", { text: "Mode" }), el("dd", { text: `${modeName(row.mode)} on ${platformName(row.platform)}` }),
         el("dt", { text: "Rules" }), el("dd", { text: t.rules || "Standard rules of the mode" }),
         el("dt", { text: "Maps" }), el("dd", { text: (t.maps || []).join(", ") || "Any" }),
-        el("dt", { text: "Add them in game" }), el("dd", { text: `${m.theirTag} (${platformName(row.platform)})` })));
+        el("dt", { text: "Add them in game" }), el("dd", { text: `${m.theirTag} (${TAG_NAMES[row.platform] || platformName(row.platform)})` })));
     const phase = el("div", { class: "card phase", id: "wg-phase" },
       el("h2", { id: "wg-phase-title", "aria-live": "polite" }),
       el("div", { class: "clock", id: "wg-clock", role: "timer", "aria-live": "off" }),
@@ -296,7 +297,8 @@ export class Wagers {
       el("h2", { id: "wg-result-title" }), el("p", { id: "wg-result-text" }), el("p", { id: "wg-result-reason", class: "reason", hidden: true }),
       el("p", { id: "wg-result-balance", class: "small" }),
       el("div", { class: "row" }, el("a", { class: "button", href: "#/wagers/find", text: "Find another match" }), el("a", { class: "button secondary", href: "#/wagers/history", text: "History" })));
-    this.body.append(head, result, phase, this.reportCard(), this.disputeCard(), this.evidenceCard(), this.chatCard());
+    this.body.append(head, result, phase, this.reportCard(), this.disputeCard(), this.chatCard(), this.evidenceCard());
+    this.hideBanner(roomId);
     this.drawEvidence();
     if (row.status === "settled") { this.finishedFromRow(row); return; }
     await this.enter();
@@ -355,9 +357,11 @@ export class Wagers {
     const input = el("input", { id: "wg-evidence-file", type: "file", accept: o.evidence_types.join(",") });
     input.onchange = () => { const f = input.files?.[0]; if (f) this.upload(f, msg).finally(() => { input.value = ""; }); };
     return el("div", { class: "card", id: "wg-evidence" }, el("h2", { text: "Evidence" }),
-      el("label", { for: "wg-evidence-file", text: "Add a screenshot of the result" },
-        el("span", { class: "hint", text: `PNG, JPEG or WebP, up to ${mb(o.evidence_max_bytes)} each and ${o.evidence_per_match} per match. Pictures are checked and stripped of their metadata.` })),
-      input, msg, el("div", { class: "shots", id: "wg-shots" }));
+      el("div", { id: "wg-evidence-upload" },
+        el("label", { for: "wg-evidence-file", text: "Add a screenshot of the result" },
+          el("span", { class: "hint", text: `PNG, JPEG or WebP, up to ${mb(o.evidence_max_bytes)} each and ${o.evidence_per_match} per match. Pictures are checked and stripped of their metadata.` })),
+        input, msg),
+      el("div", { class: "shots", id: "wg-shots" }));
   }
   async upload(file, msg) {
     const o = this.opts;
@@ -464,7 +468,7 @@ export class Wagers {
     let title, text;
     if (f.winner === m.me) {
       title = "You won!";
-      text = `${fmt(f.payouts_minor?.[m.me] ?? this.prize(stake))} is now in your balance: both stakes less the platform fee${f.rake_minor ? ` of ${fmt(f.rake_minor)}` : ""}.`;
+      text = `${fmt(f.payouts_minor?.[m.me] ?? this.prize(stake))} were added to your balance: both stakes less the platform fee${f.rake_minor ? ` of ${fmt(f.rake_minor)}` : ""}.`;
     } else if (f.winner) {
       title = `${them} won`; text = `Your stake of ${fmt(stake)} went to the winner.`;
     } else {
@@ -478,8 +482,11 @@ export class Wagers {
     $("wg-result-title").textContent = title; $("wg-result-text").textContent = text;
     const reason = $("wg-result-reason");
     if (f.reason) { reason.hidden = false; reason.textContent = `Admin's ruling: ${f.reason}`; } else reason.hidden = true;
-    $("wg-result").hidden = false;
+    $("wg-result").hidden = false; window.scrollTo(0, 0);  // the result sits under the players' names
     for (const id of ["wg-report", "wg-dispute"]) $(id).hidden = true;
+    const upload = $("wg-evidence-upload"); if (upload) upload.hidden = true;  // evidence closes with the match
+    if (!m.evidence.length && $("wg-evidence")) $("wg-evidence").hidden = true;
+    if (!$("wg-chat-log")?.children.length && $("wg-chat")) $("wg-chat").hidden = true;
     const bal = await this.refreshBalance();
     if (bal && $("wg-result-balance")) $("wg-result-balance").textContent = `Your balance: ${bal}.`;
   }
@@ -530,12 +537,16 @@ export class Wagers {
     const inRoom = this.m && this.m.room_id === f.room_id;
     if (f.kind === "wager_match_found") {
       this.queued = null;
-      if (!inRoom) { location.hash = `#/wagers/match/${f.room_id}`; }
+      if (!inRoom) { location.hash = `#/wagers/match/${f.room_id}`; return; }  // the room says the rest
     } else if (f.kind === "wager_challenged" && this.view === "find") this.watchLobby();
     if (this.view === "find") this.loadLive();
     if (!banner || inRoom) return;  // in the room the room's own frames say it
     banner.replaceChildren(el("span", { text: f.text }), " ", el("a", { href: `#/wagers/match/${f.room_id}`, text: "Open the match" }));
     banner.hidden = false; clearTimeout(this.bannerTimer); this.bannerTimer = setTimeout(() => { banner.hidden = true; }, 15000);
+  }
+  hideBanner(roomId) {
+    const banner = document.getElementById("wager-alert");
+    if (banner && banner.querySelector(`a[href="#/wagers/match/${roomId}"]`)) banner.hidden = true;
   }
   /** The socket (re)connected: sit down again or watch the lobby again. */
   onWelcome() {

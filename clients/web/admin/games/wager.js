@@ -4,6 +4,8 @@ import { el, fmt } from "../lib.js";
 
 const PHASES = { ready_check: "ready check", playing: "playing", reported: "waiting for confirmation", disputed: "in dispute",
   settling: "settling", finished: "finished", suspended: "paused (server restarting)" };
+const MODES = { gunfight: "Gunfight", snd: "Search and Destroy", tdm: "Team Deathmatch" };
+const PLATFORMS = { psn: "PlayStation", xbox: "Xbox", pc: "PC" };
 const RESULTS = { win: "both agreed", confirmed: "the report stood", ruled: "an admin ruled", no_show: "no-show: stakes returned",
   no_report: "nobody reported: stakes returned", cancelled: "cancelled by both: stakes returned", ruled_void: "voided by an admin: stakes returned" };
 
@@ -28,11 +30,12 @@ export function draw(model, names) {
       el("span", { text: (names[p.user_id] || "player") + (p.connected === false ? " (away)" : "") }),
       el("div", { class: "tagline", text: tags[p.user_id] || "" }),
       st.phase === "ready_check" ? el("div", { class: ready ? "ready" : "waiting", text: ready ? "ready" : "not ready" }) : null,
+      r ? el("div", { class: "small", text: "reports" }) : null,
       r ? el("b", { text: `${r.result}${r.score ? " " + r.score : ""}` }) : null,
       (st.cancels || []).includes(p.user_id) ? el("div", { class: "small", text: "asked to cancel" }) : null);
   });
   const parts = [el("div", { class: "players" }, players)];
-  parts.push(el("div", { class: "small", text: `${terms.mode || "wager"} on ${terms.platform || "?"} · stake ${fmt(terms.stake_minor || model.stake_minor || 0)} each · ${PHASES[st.phase] || st.phase}` }));
+  parts.push(el("div", { class: "small", text: `${MODES[terms.mode] || terms.mode || "wager"} on ${PLATFORMS[terms.platform] || terms.platform || "?"} · stake ${fmt(terms.stake_minor || model.stake_minor || 0)} each · ${PHASES[st.phase] || st.phase}` }));
   if (terms.rules || (terms.maps || []).length) parts.push(el("div", { class: "q", text: [terms.rules, (terms.maps || []).join(", ")].filter(Boolean).join(" · ") }));
   if (st.dispute) parts.push(el("p", { text: st.dispute.by ? `Dispute opened by ${names[st.dispute.by] || "a player"}: “${st.dispute.reason}”` : "Dispute: both claimed the same result." }));
   if (st.result) {

@@ -139,7 +139,6 @@ async function caseView(root, id, me) {
     hist.append(el("h3", {}, el("a", { href: `#/players/${u}`, text: names.get(u) })), el("div", { class: "scroll" }, t.table),
       el("h3", { class: "small", text: "Opponents" }), el("div", { class: "scroll" }, opp.table));
   }
-  out.push(hist);
 
   // Notes.
   const notes = el("ul", { class: "notes", id: "case-notes" }, c.notes.map((n) => el("li", {}, el("span", { class: "small muted", text: `${when(n.created_at)}, ${admin(me, n.admin_id)}: ` }), n.body)));
@@ -175,6 +174,7 @@ async function caseView(root, id, me) {
     };
     out.push(el("div", { class: "card", id: "case-ruling" }, el("h2", { text: "Rule" }), form));
   }
+  out.push(hist);  // last: the decision comes first, the background after
   root.append(...out);
 
   async function redraw() { for (const u of urls) URL.revokeObjectURL(u); root.replaceChildren(); await caseView(root, id, me); }
