@@ -285,7 +285,8 @@ async def test_a_dispute_is_ruled_in_the_console_and_both_players_read_why(
     await admin.click("#claim")
     await admin.wait_for_selector("#case-status >> text=under review by you")
     await admin.wait_for_function(
-        "() => [...document.querySelectorAll('#case-evidence img')].some(i => i.naturalWidth === 320)")
+        "() => [...document.querySelectorAll('#case-evidence img')]"
+        ".some(i => i.naturalWidth === 320)")
     await admin.click("#case-evidence button.thumb")
     await admin.wait_for_selector("#evidence-large:not([hidden])")
     await admin.fill("#note-text", "Ann's scoreboard is clear; Ben sent nothing.")
