@@ -125,7 +125,28 @@ async def test_two_players_post_accept_ready_report_and_are_paid(pages: Pages,
     await ben.click("#wg-profile-form button[type=submit]")
     await ben.wait_for_selector("#wg-lobby >> text=No open challenges")
 
-    # Ann posts a challenge; Ben's lobby shows it live, without a reload.
+    # The quick-match queue holds the stake until Ann leaves it.
+    await ann.select_option("#wg-q-stake", str(STAKE))
+    await ann.click("#wg-queue-form button[type=submit]")
+    await ann.wait_for_selector("#wg-queue-msg >> text=Looking for a Gunfight opponent")
+    await ann.wait_for_selector("#balance >> text=90 credits", state="attached")
+    await ann.click("#wg-queue-leave")
+    await ann.wait_for_selector("#wg-queue-msg >> text=your stake is back")
+    await ann.wait_for_selector("#balance >> text=100 credits", state="attached")
+
+    # A direct challenge reaches Ben's lobby live, marked as his; Ann withdraws it.
+    await ann.select_option("#wg-p-platform", "pc")
+    await ann.fill("#wg-p-opponent", "BenTheBold")
+    await ann.click("#wg-post-form button[type=submit]")
+    await ann.wait_for_selector("#wg-post-msg >> text=Challenge sent to BenTheBold")
+    direct = ben.locator("#wg-lobby li", has_text="challenge to you")
+    await direct.wait_for(timeout=10_000)
+    await ann.locator("#wg-lobby li", has_text="direct challenge").get_by_role(
+        "button", name="Cancel").click()
+    await ann.wait_for_selector("#wg-lobby-msg >> text=Challenge withdrawn.")
+    await direct.wait_for(state="detached", timeout=10_000)
+
+    # Ann posts an open challenge; Ben's lobby shows it live, without a reload.
     await ann.select_option("#wg-p-mode", "gunfight")
     await ann.select_option("#wg-p-platform", "pc")
     await ann.select_option("#wg-p-stake", str(STAKE))

@@ -289,16 +289,16 @@ export class Wagers {
     const phase = el("div", { class: "card phase", id: "wg-phase" },
       el("h2", { id: "wg-phase-title", "aria-live": "polite" }),
       el("div", { class: "clock", id: "wg-clock", role: "timer", "aria-live": "off" }),
-      el("p", { id: "wg-phase-text", "aria-live": "polite" }),
       el("ul", { class: "list checks", id: "wg-who" }),
       el("div", { class: "row", id: "wg-actions" }),
+      el("p", { id: "wg-phase-text", "aria-live": "polite" }),
       el("p", { id: "wg-msg", class: "msg", "aria-live": "assertive" }));
     const result = el("div", { class: "card result", id: "wg-result", hidden: true, "aria-live": "assertive" },
       el("h2", { id: "wg-result-title" }), el("p", { id: "wg-result-text" }), el("p", { id: "wg-result-reason", class: "reason", hidden: true }),
       el("p", { id: "wg-result-balance", class: "small" }),
       el("div", { class: "row" }, el("a", { class: "button", href: "#/wagers/find", text: "Find another match" }), el("a", { class: "button secondary", href: "#/wagers/history", text: "History" })));
     this.body.append(head, result, phase, this.reportCard(), this.disputeCard(), this.chatCard(), this.evidenceCard());
-    this.hideBanner(roomId);
+    this.hideBanner();
     this.drawEvidence();
     if (row.status === "settled") { this.finishedFromRow(row); return; }
     await this.enter();
@@ -541,13 +541,14 @@ export class Wagers {
     } else if (f.kind === "wager_challenged" && this.view === "find") this.watchLobby();
     if (this.view === "find") this.loadLive();
     if (!banner || inRoom) return;  // in the room the room's own frames say it
-    banner.replaceChildren(el("span", { text: f.text }), " ", el("a", { href: `#/wagers/match/${f.room_id}`, text: "Open the match" }));
+    const link = f.kind === "wager_challenged"  // not a match yet: the challenge waits in the lobby
+      ? el("a", { href: "#/wagers/find", text: "See the challenge" })
+      : el("a", { href: `#/wagers/match/${f.room_id}`, text: "Open the match" });
+    banner.replaceChildren(el("span", { text: f.text }), " ", link);
     banner.hidden = false; clearTimeout(this.bannerTimer); this.bannerTimer = setTimeout(() => { banner.hidden = true; }, 15000);
   }
-  hideBanner(roomId) {
-    const banner = document.getElementById("wager-alert");
-    if (banner && banner.querySelector(`a[href="#/wagers/match/${roomId}"]`)) banner.hidden = true;
-  }
+  /** In a match room the room speaks for itself: an earlier alert's banner goes. */
+  hideBanner() { const banner = document.getElementById("wager-alert"); if (banner) banner.hidden = true; }
   /** The socket (re)connected: sit down again or watch the lobby again. */
   onWelcome() {
     if (this.m && this.m.phase !== "finished") this.enter();
