@@ -3,7 +3,9 @@
 The PWA (`/`) and the admin page (`/admin`) hold access tokens in the browser;
 a page that can be framed can be clickjacked, and one that runs injected script
 leaks them. The Content-Security-Policy fits what clients/web loads: scripts,
-styles, the manifest, the icon and the service worker from this origin only;
+styles, the manifest, the icon and the service worker from this origin only
+(pictures also from `blob:`: wager evidence is fetched with the access token and
+shown from an object URL, since an `<img src>` cannot send the token);
 the WhatsApp simulator page's inline `<style>` block and a few style attributes
 (hence `'unsafe-inline'` for styles, never for scripts); fetch/websocket to this
 origin, to this node's public URL and to `MATCHPOT_CSP_CONNECT_SRC` (other
@@ -41,7 +43,7 @@ def content_security_policy(settings: Settings) -> str:
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", "blob:"],  # blob: evidence fetched with the token
         "connect-src": list(dict.fromkeys(connect)),
         "manifest-src": ["'self'"],
         "worker-src": ["'self'"],

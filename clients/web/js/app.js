@@ -3,6 +3,7 @@
 import { api, ApiError, Live, session, store } from "./net.js";
 import { cfg, describeTransfer, fmt, requestLine, toMinor, unitName, when } from "./words.js";
 import { Duel } from "./duel.js";
+import { Wagers } from "./wagers.js";
 
 const $ = (id) => document.getElementById(id);
 const say = (el, text, cls = "") => { el.textContent = text; el.className = "msg " + cls; };
@@ -17,17 +18,20 @@ async function loadConfig() {
 }
 
 // ---- views
-function show(view) {
-  for (const v of ["login", "play", "wallet", "limits"]) $("view-" + v).hidden = v !== view;
+function show(view, params = []) {
+  for (const v of ["login", "play", "wallet", "limits", "wagers"]) $("view-" + v).hidden = v !== view;
   $("tabs").hidden = view === "login";
-  document.querySelectorAll("#tabs a").forEach((a) => { if (a.dataset.tab === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current"); });
+  const tab = view === "wagers" ? "play" : view;  // the wagers area is reached from the game list
+  document.querySelectorAll("#tabs a").forEach((a) => { if (a.dataset.tab === tab) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current"); });
   if (view === "wallet") loadWallet(true);
   if (view === "limits") loadLimits();
+  if (view === "wagers") wagers.show(params); else wagers.hide();
 }
 function route() {
   if (!store.access) { show("login"); return; }
-  const view = (location.hash.match(/^#\/(\w+)/) || [])[1];
-  show(["play", "wallet", "limits"].includes(view) ? view : "play");
+  const [view, ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (view === "wagers" && !wagers.enabled) { location.hash = "#/play"; return; }
+  show(["play", "wallet", "limits", "wagers"].includes(view) ? view : "play", params);
 }
 window.addEventListener("hashchange", route);
 
@@ -84,6 +88,10 @@ function renderGames() {
   for (const g of cfg.games) {
     const card = document.createElement("div"); card.className = "game";
     const h = document.createElement("h3"); h.textContent = g.title; const p = document.createElement("p"); p.className = "small muted"; p.textContent = g.summary;
+    if (g.name === "wager") {  // found through its own area (challenges, its own queue), not the duel queue
+      const go = document.createElement("a"); go.className = "button"; go.href = "#/wagers"; go.id = "open-wagers"; go.textContent = "Open wagers";
+      card.append(h, p, go); box.appendChild(card); continue;
+    }
     const stakes = document.createElement("div"); stakes.className = "stakes";
     (g.stakes_minor || []).forEach((s, i) => {
       const b = document.createElement("button"); b.type = "button";
@@ -215,12 +223,13 @@ const live = new Live({
   onState: setConn,
   onWelcome: async (f) => {
     renderBalances(f.balances || []);
+    wagers.onWelcome();
     const saved = Duel.saved();
     if (saved && !duel.active) { await duel.resume(saved); return; }
     if (duel.active) { await duel.join(); return; }
     try {  // another tab, device or a cleared storage: ask the server for this player's live duel
       const mine = await live.request({ t: "my_rooms" });
-      const room = (mine.items || [])[0];
+      const room = (mine.items || []).filter((r) => r.game !== "wager")[0];
       if (room) {
         if (room.node && f.node && room.node !== f.node && room.ws_url) { live.reconnect(room.ws_url); }
         await duel.resume({ room_id: room.room_id, ws_url: room.ws_url, node: room.node, game: room.game, stake_minor: room.stake_minor,
@@ -234,6 +243,7 @@ const live = new Live({
   },
   onFrame: (f) => {
     if (duel.onFrame(f)) return;
+    if (wagers.onFrame(f)) return;
     if (f.t === "balance") { renderBalances(f.balances || []); if (!$("view-wallet").hidden) loadWallet(true); }
     else if (f.t === "match_found") {
       app.queued = null; say($("queue-status"), "");
@@ -244,6 +254,10 @@ const live = new Live({
       say($("queue-status"), `No opponent came in time: your stake is back${f.bonus_minor ? `, with a bonus of ${fmt(f.bonus_minor)}` : ""}.`, "ok");
     } else if (f.t === "error") say($("queue-status"), f.msg, "err");
   },
+});
+const wagers = new Wagers({
+  live, me: () => app.user?.id,
+  refreshBalance: async () => { await loadMe(); return fmt(homeBalance().available_minor); },
 });
 const duel = new Duel(live, {
   me: () => app.user?.id,

@@ -36,19 +36,30 @@ async function refreshTokens() {
   return refreshing;
 }
 
-export async function api(path, { method = "GET", body, auth = true, key, retried = false } = {}) {
-  const headers = { "content-type": "application/json" };
+/** JSON `body`, or `raw` (a Blob/File sent as it is, with its `type`: an evidence upload). */
+export async function api(path, { method = "GET", body, raw, auth = true, key, retried = false } = {}) {
+  const headers = { "content-type": raw ? (raw.type || "application/octet-stream") : "application/json" };
   if (key) headers["idempotency-key"] = key;
   if (auth && store.access) headers.authorization = "Bearer " + store.access;
   let res;
-  try { res = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined }); }
+  try { res = await fetch(path, { method, headers, body: raw || (body ? JSON.stringify(body) : undefined) }); }
   catch { throw new ApiError(OFFLINE_MSG, { offline: true }); }
   if (res.status === 401 && auth && !retried) {
-    if (await refreshTokens()) return api(path, { method, body, auth, key, retried: true });
+    if (await refreshTokens()) return api(path, { method, body, raw, auth, key, retried: true });
   }
   const data = res.headers.get("content-type")?.includes("json") ? await res.json().catch(() => ({})) : {};
   if (!res.ok) throw new ApiError(data.msg || "The server could not do that; try again.", { code: data.code, status: res.status });
   return data;
+}
+
+/** A protected picture (evidence) as an object URL for an <img>: an <img src> cannot send the token. */
+export async function pictureUrl(path, retried = false) {
+  let res;
+  try { res = await fetch(path, { headers: { authorization: "Bearer " + store.access } }); }
+  catch { throw new ApiError(OFFLINE_MSG, { offline: true }); }
+  if (res.status === 401 && !retried && await refreshTokens()) return pictureUrl(path, true);
+  if (!res.ok) throw new ApiError("That picture could not be loaded.", { status: res.status });
+  return URL.createObjectURL(await res.blob());
 }
 
 /** The live connection: hello with the token, request/reply by rid, pushes to `on[t]`, reconnects with backoff. */

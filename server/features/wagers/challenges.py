@@ -114,7 +114,8 @@ async def post_challenge(
         row = await conn.fetchrow(
             "INSERT INTO wager_challenges (id, creator_id, opponent_id, stake_minor, currency,"
             " mode, platform, rules, maps, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-            " $9, $10) RETURNING *",
+            " $9, $10) RETURNING *,"
+            " (SELECT display_name FROM users WHERE id = creator_id) AS creator_name",
             challenge_id, user_id, opponent_id, stake_minor, svc.state.settings.currency, mode,
             platform, rules, list(maps), utc_of(now_ms) + timedelta(seconds=s.challenge_ttl_s))
         sent: list[Alert] = []

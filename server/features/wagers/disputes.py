@@ -60,6 +60,7 @@ async def case(svc: WagerService, dispute_id: int) -> dict[str, Any]:
         "dispute": dispute_dict(d), "match": svc.match_dict(m),
         "player_a": players[0], "player_b": players[1],
         "reports": state.get("reports", {}), "chat": state.get("chat", []),
+        "opening": state.get("dispute"),  # who opened it and why ({by, reason, at_ms})
         "flags": list(m["flagged"]),
         "evidence": [{"id": str(e["id"]), "user_id": str(e["user_id"]),
                       "content_type": e["content_type"], "size_bytes": e["size_bytes"],

@@ -49,6 +49,7 @@ async def shutdown(state: AppState) -> None:
 
 
 routes = [
+    Route("/wagers/options", http.options, methods=["GET"]),
     Route("/wagers/profile", http.profile_get, methods=["GET"]),
     Route("/wagers/profile", http.profile_put, methods=["PUT"]),
     Route("/wagers/challenges", http.challenges_get, methods=["GET"]),

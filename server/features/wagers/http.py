@@ -11,6 +11,7 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from rooms.games.wager import WagerSettings
 from server.auth.deps import require_admin, require_player
 from server.errors import ApiError
 from server.features.wagers import challenges, disputes, evidence, profiles
@@ -48,6 +49,26 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 def _seen(request: Request) -> tuple[str, str]:
     ip = request.client.host if request.client else ""
     return ip, request.headers.get(DEVICE_HEADER, "")[:64]
+
+
+# ----- what the app offers -----
+
+async def options(request: Request) -> JSONResponse:
+    """The choices a client shows (modes, platforms, regions, stakes) and the limits it
+    checks before sending (age, evidence size and count); the server checks them again."""
+    svc = _svc(request)
+    s, room = svc.settings, svc.room_settings
+    assert isinstance(room, WagerSettings)
+    return JSONResponse({
+        "modes": list(s.modes), "platforms": list(s.platforms), "regions": list(s.regions),
+        "min_age_years": s.min_age_years, "stakes_minor": list(room.stake_tiers_minor),
+        "fee_bps": svc.fee_bps, "evidence_max_bytes": s.evidence_max_bytes,
+        "evidence_per_match": s.evidence_per_match,
+        "evidence_types": ["image/png", "image/jpeg", "image/webp"],
+        "ready_window_ms": room.ready_window_ms, "play_window_ms": room.play_window_ms,
+        "confirm_window_ms": room.confirm_window_ms, "chat_max_chars": room.chat_max_chars,
+        "reliability_floor": s.reliability_floor,
+    })
 
 
 # ----- profile -----

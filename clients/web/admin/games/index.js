@@ -1,4 +1,5 @@
 // Spectator renderers by game kind; a kind without one is drawn generically (phase, scores).
 import * as quiz from "./quiz.js";
+import * as wager from "./wager.js";
 
-export const renderers = { quiz };
+export const renderers = { quiz, wager };

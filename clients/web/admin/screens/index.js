@@ -5,5 +5,6 @@ import players from "./players.js";
 import rooms from "./rooms.js";
 import approvals from "./approvals.js";
 import audit from "./audit.js";
+import disputes from "./disputes.js";
 
-export const screens = [dashboard, players, rooms, approvals, audit];
+export const screens = [dashboard, players, rooms, approvals, disputes, audit];
