@@ -3,6 +3,7 @@
 import { api, ApiError, Live, session, store } from "./net.js";
 import { cfg, describeTransfer, fmt, requestLine, toMinor, unitName, when } from "./words.js";
 import { Duel } from "./duel.js";
+import { Compete } from "./compete.js";
 
 const $ = (id) => document.getElementById(id);
 const say = (el, text, cls = "") => { el.textContent = text; el.className = "msg " + cls; };
@@ -18,7 +19,8 @@ async function loadConfig() {
 
 // ---- views
 function show(view) {
-  for (const v of ["login", "play", "wallet", "limits"]) $("view-" + v).hidden = v !== view;
+  for (const v of ["login", "play", "wallet", "limits", "compete"]) $("view-" + v).hidden = v !== view;
+  if (view === "compete") compete.show(location.hash.replace(/^#\/compete\/?/, "").split("/").filter(Boolean)); else compete.hide();
   $("tabs").hidden = view === "login";
   document.querySelectorAll("#tabs a").forEach((a) => { if (a.dataset.tab === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current"); });
   if (view === "wallet") loadWallet(true);
@@ -27,7 +29,7 @@ function show(view) {
 function route() {
   if (!store.access) { show("login"); return; }
   const view = (location.hash.match(/^#\/(\w+)/) || [])[1];
-  show(["play", "wallet", "limits"].includes(view) ? view : "play");
+  show(["play", "wallet", "limits", "compete"].includes(view) ? view : "play");
 }
 window.addEventListener("hashchange", route);
 
@@ -215,6 +217,7 @@ const live = new Live({
   onState: setConn,
   onWelcome: async (f) => {
     renderBalances(f.balances || []);
+    compete.onWelcome();
     const saved = Duel.saved();
     if (saved && !duel.active) { await duel.resume(saved); return; }
     if (duel.active) { await duel.join(); return; }
@@ -234,6 +237,7 @@ const live = new Live({
   },
   onFrame: (f) => {
     if (duel.onFrame(f)) return;
+    if (compete.onFrame(f)) return;
     if (f.t === "balance") { renderBalances(f.balances || []); if (!$("view-wallet").hidden) loadWallet(true); }
     else if (f.t === "match_found") {
       app.queued = null; say($("queue-status"), "");
@@ -250,6 +254,8 @@ const duel = new Duel(live, {
   onEnd: () => { renderGames(); loadDuels(); },
   playAgain: (game, stake) => { location.hash = "#/play"; joinQueue(game || "quiz", stake); },
 });
+
+const compete = new Compete({ live, duel, me: () => app.user?.id });
 
 // ---- start
 async function loadMe() {

@@ -5,5 +5,9 @@ import players from "./players.js";
 import rooms from "./rooms.js";
 import approvals from "./approvals.js";
 import audit from "./audit.js";
+import tournaments from "./tournaments.js";
+import pools from "./pools.js";
+import challenges from "./challenges.js";
 
 export const screens = [dashboard, players, rooms, approvals, audit];
+screens.push(tournaments, pools, challenges);  // competitions (one line each to merge)
