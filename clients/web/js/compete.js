@@ -8,7 +8,7 @@ import { tournamentsArea } from "./tournaments.js";
 import { poolsArea } from "./pools.js";
 import { challengesArea } from "./challenges.js";
 
-const AREAS = [["tournaments", "Tournaments"], ["pools", "Weekly pools"], ["challenges", "Challenges"]];
+const AREAS = [["tournaments", "Tournaments"], ["pools", "Pools"], ["challenges", "Challenges"]];
 const TOAST_MS = 8000;
 
 /** The raw file as the body (proof uploads); renews the login once on a 401 like api(). */

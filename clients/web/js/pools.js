@@ -11,10 +11,9 @@ const TICK_MS = 1000;
 
 function sideWords(ev, s) {
   const team = s.side === "home" ? ev.home_team : s.side === "away" ? ev.away_team : null;
-  const line = s.line == null ? "" : ` ${s.line > 0 ? "+" : ""}${s.line}`;
   if (s.market === "moneyline") return s.side === "draw" ? "Draw" : team;
-  if (s.market === "spread") return `${team}${line}`;
-  return `${s.side === "over" ? "Over" : "Under"}${line}`;
+  if (s.market === "spread") return `${team} ${s.line > 0 ? "+" : ""}${s.line}`;
+  return `${s.side === "over" ? "Over" : "Under"} ${s.line}`;
 }
 
 export function poolsArea(ctx) {
@@ -76,8 +75,8 @@ export function poolsArea(ctx) {
 
   async function watchBoard() {
     if (!v?.week.member) return;
-    try { const f = await live.request({ t: "pool_watch" }); if (!v) return; v.poolId = f.pool_id; v.seq = f.seq; drawBoard(f); }
-    catch (err) { say("#p-board-msg", err.message, "err"); }
+    try { const f = await live.request({ t: "pool_watch" }); if (!v) return; v.poolId = f.pool_id; v.seq = f.seq; say("#p-board-msg", ""); drawBoard(f); }
+    catch (err) { say("#p-board-msg", err.offline ? "Connecting to the live leaderboard…" : err.message, err.offline ? "" : "err"); }
   }
 
   function drawEvents(items) {
@@ -130,7 +129,7 @@ export function poolsArea(ctx) {
   async function loadBets() {
     const r = await api("/pools/bets"); const ul = q("#p-bets"); if (!ul) return; ul.replaceChildren();
     for (const b of r.items) {
-      const line = b.line == null ? "" : ` ${b.line > 0 ? "+" : ""}${b.line}`;
+      const line = b.line == null ? "" : b.market === "total" ? ` ${b.line}` : ` ${b.line > 0 ? "+" : ""}${b.line}`;
       const pick = b.market === "moneyline" ? (b.side === "draw" ? "Draw" : b.side === "home" ? b.game.split(" @ ")[1] : b.game.split(" @ ")[0])
         : b.market === "spread" ? `${b.side === "home" ? b.game.split(" @ ")[1] : b.game.split(" @ ")[0]}${line}` : `${b.side === "over" ? "Over" : "Under"}${line}`;
       const state = b.grade ? `${GRADE[b.grade] || b.grade}${b.returned ? `: ${credits(b.returned)} returned` : ""}` : `open: returns ${credits(b.potential_return)} if it wins`;
@@ -169,7 +168,7 @@ export function poolsArea(ctx) {
       const mine = v;
       return () => { clearInterval(mine.tick); if (mine.poolId) live.request({ t: "pool_unwatch", pool_id: mine.poolId }).catch(() => {}); if (v === mine) v = null; };
     },
-    onWelcome() { if (v?.poolId) watchBoard(); },
+    onWelcome() { if (v?.week?.member) watchBoard(); },  // (re)connected: a fresh snapshot
     onFrame(f) {
       if (f.t !== "pool_board") return false;
       if (!v || f.pool_id !== v.poolId) return true;
