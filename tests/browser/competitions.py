@@ -3,6 +3,8 @@ an admin's HTTP headers, and the console."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from server.admin.accounts import ensure_admin
@@ -44,3 +46,10 @@ async def admin_headers(server: LiveServer) -> dict[str, str]:
 async def no_horizontal_scroll(page: Any) -> None:
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= await page.evaluate("window.innerWidth"), "the page scrolls sideways"
+
+
+async def shot(page: Any, name: str) -> None:
+    """With MATCHPOT_SCREENS_DIR set (docs/screens), save the docs' screenshot of this step."""
+    folder = os.environ.get("MATCHPOT_SCREENS_DIR")
+    if folder:
+        await page.screenshot(path=str(Path(folder) / f"{name}.png"))

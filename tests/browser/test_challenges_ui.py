@@ -10,7 +10,7 @@ import random
 from PIL import Image
 
 from ledger import user_account
-from tests.browser.competitions import no_horizontal_scroll, page_for, superadmin
+from tests.browser.competitions import no_horizontal_scroll, page_for, shot, superadmin
 from tests.browser.conftest import PHONE_VIEWPORT, Pages, fund, login_tokens, random_phone
 from tests.browser.test_admin_console import console
 
@@ -45,6 +45,7 @@ async def test_create_prove_and_get_the_stake_back(pages: Pages) -> None:
     await page.fill("#c-stake", "200")
     await page.click("#c-form button[type=submit]")
     await page.wait_for_selector("#c-draft >> text=Which did you mean?")
+    await shot(page, "app-challenge-question")
     options = page.locator("#c-draft .choices button")
     assert await options.count() == 2
     assert {"10:00", "22:00"} <= {(await options.nth(i).inner_text())[-5:] for i in range(2)}
@@ -67,6 +68,7 @@ async def test_create_prove_and_get_the_stake_back(pages: Pages) -> None:
     await card.locator("input[type=file]").set_input_files(
         files=[{"name": "gym.png", "mimeType": "image/png", "buffer": photo()}])
     await page.wait_for_selector("#c-open >> text=Proof received: waiting for a check")
+    await shot(page, "app-challenges")
 
     # An operator approves it in the console, looking at the picture.
     user, password = await superadmin(server)
@@ -74,7 +76,9 @@ async def test_create_prove_and_get_the_stake_back(pages: Pages) -> None:
     await admin.click("#nav >> text=Challenges")
     row = admin.locator("tr", has_text="Go to the gym")
     await row.locator("img.proof-img").wait_for()
-    await admin.wait_for_function("() => document.querySelector('img.proof-img').naturalWidth === 64")
+    await admin.wait_for_function(
+        "() => document.querySelector('img.proof-img').naturalWidth === 64")
+    await shot(admin, "console-challenges")
     await row.get_by_role("button", name="Approve").click()
     await admin.wait_for_selector("#screen .msg.ok >> text=200 credits goes back")
     await admin.wait_for_selector("tr:has-text('Go to the gym') >> text=met: stake returned")

@@ -20,8 +20,9 @@ from competitions.pools.weeks import Week
 from rooms.clock import ManualClock
 from server.features.pools.events import Offer, upsert_event
 from server.features.pools.http import POOLS
-from tests.browser.competitions import admin_headers, no_horizontal_scroll, page_for
-from tests.browser.conftest import Pages, login_tokens, random_phone
+from tests.browser.competitions import no_horizontal_scroll, page_for, shot, superadmin
+from tests.browser.conftest import DESKTOP_VIEWPORT, Pages, login_tokens, random_phone
+from tests.browser.test_admin_console import console
 from tests.support import LiveServer, TestServices, run_server
 
 HOUR = 3_600_000
@@ -94,22 +95,32 @@ async def test_bet_and_watch_the_leaderboard_move(pages: Pages) -> None:
     await page.wait_for_selector("#p-return >> text=Potential return 166 credits")
     assert "rounded down" in await page.inner_text("#p-rule")
     await no_horizontal_scroll(page)
+    await shot(page, "app-pool-slip")
     await page.click("#p-place")
     await page.wait_for_selector("#p-slip-msg >> text=Bet placed")
     await page.wait_for_selector("#p-bets >> text=open: returns 166 credits if it wins")
     await page.wait_for_selector("#p-credits >> text=900 credits")
 
-    # Another member bets over HTTP; then the result comes in and the board moves live.
+    # Another member bets over HTTP; then an operator enters the result in the console and
+    # the board moves live.
     async with server.http() as http:
         away = next(s["id"] for s in game["selections"] if s["side"] == "away")
-        r = await http.post("/pools/bets", headers={"authorization": f"Bearer {rival['access_token']}"},
+        r = await http.post("/pools/bets",
+                            headers={"authorization": f"Bearer {rival['access_token']}"},
                             json={"selection_id": away, "stake": 200, "client_key": "r1"})
         assert r.status_code == 201, r.text
-        set_time(server, game["commence_ms"] + 3 * HOUR)
-        r = await http.post(f"/admin/pools/events/{game['id']}/result",
-                            headers=await admin_headers(server),
-                            json={"status": "final", "home_score": 2, "away_score": 1})
-        assert r.status_code == 202, r.text
+    set_time(server, game["commence_ms"] + 3 * HOUR)
+    user, password = await superadmin(server)
+    admin = await console(pages, DESKTOP_VIEWPORT, user=user, password=password)
+    await admin.click("#nav >> text=Weekly pools")
+    await admin.wait_for_selector(f"#screen tr >> text={WEEK.id}")
+    ev = admin.locator(f"[data-event='{game['id']}']")
+    await ev.get_by_label("Home FC score").fill("2")
+    await ev.get_by_label("Away FC score").fill("1")
+    await ev.get_by_role("button", name="Save final score").click()
+    await admin.wait_for_selector("#screen .msg.ok >> text=settlement started")
+    await admin.wait_for_selector("#screen td >> text=2/2 members", timeout=15_000)
+    await shot(admin, "console-pools")
     me_row = page.locator(f"#p-board tr[data-user='{me['user']['id']}']")
     await me_row.locator("text=1,066 credits").wait_for(timeout=15_000)
     assert (await me_row.locator("td").first.inner_text()).strip() == "1st"
@@ -117,8 +128,10 @@ async def test_bet_and_watch_the_leaderboard_move(pages: Pages) -> None:
     await rival_row.locator("text=800 credits").wait_for()
     assert (await rival_row.locator("td").first.inner_text()).strip() == "3rd"
     await page.wait_for_selector("#p-board-say >> text=1st")
+    await page.locator("#p-pool").scroll_into_view_if_needed()
+    await shot(page, "app-pools")
     await page.reload()  # my bets after a reload: graded
     await page.wait_for_selector("#p-bets >> text=won: 166 credits returned")
     text = await page.inner_text("body")
     assert "$" not in text and "minor" not in text
-    assert not page.errors, page.errors
+    assert not page.errors and not admin.errors, (page.errors, admin.errors)

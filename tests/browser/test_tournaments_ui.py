@@ -3,10 +3,15 @@ updated as a result comes in (set by an admin), then "your match is ready" → t
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.browser.competitions import admin_headers, no_horizontal_scroll, page_for
-from tests.browser.conftest import Pages, fund, login_tokens, random_phone
+from tests.browser.competitions import (
+    admin_headers,
+    no_horizontal_scroll,
+    page_for,
+    shot,
+    superadmin,
+)
+from tests.browser.conftest import DESKTOP_VIEWPORT, Pages, fund, login_tokens, random_phone
+from tests.browser.test_admin_console import console
 
 FEE = 1_000  # 10 credits
 
@@ -47,17 +52,27 @@ async def test_enter_watch_the_bracket_update_and_play(pages: Pages) -> None:
         other = next(m for m in semis if me["user"]["id"] not in (m["a"], m["b"]))
         mine = next(m for m in semis if me["user"]["id"] in (m["a"], m["b"]))
 
-        # An admin decides the other semi-final: the tree marks the winner and fills the final.
-        r = await http.post(f"/admin/tournaments/{tid}/result", headers=admin, json={
-            "match_id": other["match_id"], "winner": other["a"], "reason": "reported by both"})
-        assert r.status_code == 200, r.text
+        # An operator decides the other semi-final in the console: the player's tree marks
+        # the winner and fills the final, live.
         winner = names[other["a"]]
+        user, password = await superadmin(server)
+        desk = await console(pages, DESKTOP_VIEWPORT, user=user, password=password)
+        await desk.goto(f"/admin#/tournaments/{tid}")
+        box = desk.locator(f"[data-match='{other['match_id']}']")
+        await box.get_by_role("combobox").select_option(label=winner)
+        await box.get_by_label("Reason for the result").fill("reported by both players")
+        await box.get_by_role("button", name="Set result").click()
+        await desk.wait_for_selector("#screen .msg.ok")
         await page.wait_for_selector(
             f"[data-match='{other['match_id']}'] .side.won >> text={winner}")
         final = page.locator(".tree .round >> nth=1").locator(".match")
         await final.locator(f"text={winner}").wait_for()
         await page.wait_for_selector("#t-live >> text=won against")
         await no_horizontal_scroll(page)
+        await shot(page, "app-tournament")
+        await desk.wait_for_selector(f"[data-match='{other['match_id']}'] .side.won")
+        await desk.evaluate("window.scrollTo(0, 0)")
+        await shot(desk, "console-tournaments")
 
         # My semi-final is ready: my opponent checks in, I check in, the duel room opens.
         opp = mine["b"] if mine["a"] == me["user"]["id"] else mine["a"]
@@ -69,5 +84,4 @@ async def test_enter_watch_the_bracket_update_and_play(pages: Pages) -> None:
         await page.wait_for_selector("#duel:not([hidden])")
         assert await page.inner_text("#duel-money") == "Tournament match"
         assert names[opp] in await page.inner_text("#duel-vs")
-        assert not page.errors, page.errors
-    _ = Any
+        assert not page.errors and not desk.errors, (page.errors, desk.errors)

@@ -50,8 +50,8 @@ export class Compete {
   onWelcome() { for (const a of Object.values(this.areas)) a.onWelcome(); }
   onFrame(f) { for (const a of Object.values(this.areas)) if (a.onFrame(f)) return true; return false; }
   toast(text, link) {
-    const b = this.toastBox; b.replaceChildren(el("span", { text }), link ? el("a", { href: link.href, text: link.label }) : null,
-      el("button", { type: "button", class: "link", "aria-label": "Dismiss", text: "×", onclick: () => { b.hidden = true; } }));
+    const b = this.toastBox; b.replaceChildren(...[el("span", { text }), link ? el("a", { href: link.href, text: link.label }) : null,
+      el("button", { type: "button", class: "link", "aria-label": "Dismiss", text: "×", onclick: () => { b.hidden = true; } })].filter(Boolean));
     b.hidden = false; clearTimeout(this.toastTimer); this.toastTimer = setTimeout(() => { b.hidden = true; }, TOAST_MS);
   }
 }

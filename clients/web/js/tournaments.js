@@ -68,13 +68,13 @@ export function tournamentsArea(ctx) {
     const facts = [`${formatName(t.format)} of quiz duels`, `entry ${fmt(t.entry_fee_minor)}`,
       `${d.entrants.filter((e) => e.status !== "left").length} of ${t.max_players} players (at least ${t.min_players})`];
     if (t.guarantee_minor) facts.push(`prize fund at least ${fmt(t.guarantee_minor)}`);
-    head.replaceChildren(
+    head.replaceChildren(...[
       el("h2", { text: t.name }), el("span", { class: `tag t-${t.status}`, text: STATUS[t.status] || t.status }),
       el("p", { class: "small", text: facts.join(" · ") }),
       t.starts_at_ms && ["registration", "checkin"].includes(t.status) ? el("p", { class: "small", text: `Starts ${dateWords(t.starts_at_ms)}.` }) : null,
       mine?.place ? el("p", { class: "ok", text: `You finished ${ordinal(mine.place)}${mine.prize_minor ? `: ${fmt(mine.prize_minor)} prize` : ""}.` }) : null,
       t.status === "cancelled" ? el("p", { class: "small", text: "This tournament was cancelled; every entry fee was returned." }) : null,
-      actions(d));
+      actions(d)].filter(Boolean));
     drawView(body, d.view, { name, me: me() });
     people.replaceChildren(...d.entrants.filter((e) => e.status !== "left").map((e) =>
       el("li", {}, el("span", { class: "what", text: name(e.user_id) }), el("span", { class: "small muted", text: entrantWords(e) }))));

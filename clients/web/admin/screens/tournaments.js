@@ -75,10 +75,11 @@ async function mountDetail(root, me, id) {
     try { await api(`/admin/tournaments/${id}/${action}`, { method: "POST", body }); message(root, `Done: ${action.replace("_", " ")}.`, "ok"); last = ""; await refresh(); }
     catch (err) { message(root, err.message); }
   }
-  function resultControl(m) {
+  function resultControl(m, format) {
     if (!canAct(me) || !m.a || !m.b || m.bye) return null;
     const sel = el("select", { "aria-label": `Winner of ${names.get(m.a)} against ${names.get(m.b)}` },
-      el("option", { value: m.a, text: names.get(m.a) }), el("option", { value: m.b, text: names.get(m.b) }), el("option", { value: "", text: "a draw (Swiss, groups)" }));
+      el("option", { value: m.a, text: names.get(m.a) }), el("option", { value: m.b, text: names.get(m.b) }),
+      ["swiss", "round_robin"].includes(format) ? el("option", { value: "", text: "a draw" }) : null);
     if (m.winner) sel.value = m.winner;
     const reason = el("input", { placeholder: "Reason", "aria-label": "Reason for the result", maxlength: 300 });
     return el("div", { class: "admin-result" }, sel, reason, el("button", { type: "button", text: m.winner ? "Replace result" : "Set result", onclick: () => {
@@ -95,13 +96,13 @@ async function mountDetail(root, me, id) {
       if (t.status === "running") buttons.append(b("Pause", "pause", "secondary"));
       if (t.status === "paused") buttons.append(b("Resume", "resume"));
     }
-    head.replaceChildren(el("h2", { text: t.name }),
+    head.replaceChildren(...[el("h2", { text: t.name }),
       el("dl", { class: "kv" }, el("dt", { text: "status" }), el("dd", { text: STATUS[t.status] || t.status }), el("dt", { text: "format" }), el("dd", { text: formatName(t.format) }),
         el("dt", { text: "entry fee" }), el("dd", { text: `${fmt(t.entry_fee_minor)} (house ${t.rake_bps / 100}%)` }),
         el("dt", { text: "players" }), el("dd", { text: `${d.entrants.filter((e) => !["left", "dropped", "refunded"].includes(e.status)).length} (min ${t.min_players}, max ${t.max_players})` }),
         t.end_reason ? el("dt", { text: "ended" }) : null, t.end_reason ? el("dd", { text: t.end_reason }) : null,
         s ? el("dt", { text: "settled" }) : null, s ? el("dd", { text: `fees ${fmt(s.fees_minor)} · house ${fmt(s.rake_minor)} · house top-up ${fmt(s.overlay_minor)} · prize fund ${fmt(s.fund_minor)} · rounding ${fmt(s.remainder_minor)}` }) : null),
-      buttons);
+      buttons].filter(Boolean));
     if (canAct(me) && ["registration", "checkin", "running", "paused"].includes(t.status)) {
       const mode = el("select", { "aria-label": "How to end" }, el("option", { value: "pay", text: "pay prizes by the current standings" }), el("option", { value: "refund", text: "refund every entry fee" }));
       const started = ["running", "paused"].includes(t.status);
@@ -121,7 +122,7 @@ async function mountDetail(root, me, id) {
       last = key; drawHead(d);
       const open = new Set((d.matches || []).map((m) => m.match_id));
       drawView(bracket.querySelector(".t-view"), d.view, { name: (u) => names.get(u) || "player",
-        extra: (m) => (open.has(m.match_id) || m.winner) && ["running", "paused"].includes(d.tournament.status) ? resultControl(m) : null });
+        extra: (m) => (open.has(m.match_id) || m.winner) && ["running", "paused"].includes(d.tournament.status) ? resultControl(m, d.tournament.format) : null });
     } catch (err) { message(root, err.message); }
   }
   await refresh(); const timer = setInterval(refresh, EVERY_MS);
