@@ -43,7 +43,8 @@ def content_security_policy(settings: Settings) -> str:
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:", "blob:"],  # blob: evidence fetched with the token
+        "img-src": ["'self'", "data:", "blob:"],  # blob: proofs the console fetches with its token
+        "media-src": ["'self'", "blob:"],
         "connect-src": list(dict.fromkeys(connect)),
         "manifest-src": ["'self'"],
         "worker-src": ["'self'"],

@@ -1,9 +1,11 @@
 // Offline shell: the app's own files come from the network when it answers, else from this
 // cache, so the app opens offline (with the login kept) and says it is offline.
 // API and websocket traffic always go to the network.
-const CACHE = "matchpot-shell-v3";
+const CACHE = "matchpot-shell-v4";
 const SHELL = ["/", "/static/app.css", "/static/manifest.webmanifest", "/static/icon.svg",
   "/static/js/app.js", "/static/js/net.js", "/static/js/words.js", "/static/js/duel.js", "/static/js/wagers.js",
+  "/static/compete.css", "/static/js/compete.js", "/static/js/dom.js", "/static/js/bracket.js",
+  "/static/js/tournaments.js", "/static/js/pools.js", "/static/js/challenges.js",
   "/static/icons/icon-192.png", "/static/icons/icon-512.png", "/static/icons/apple-touch-icon.png"];
 self.addEventListener("install", (e) => e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting())));
 self.addEventListener("activate", (e) => e.waitUntil(caches.keys().then((ks) =>

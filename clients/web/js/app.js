@@ -4,6 +4,7 @@ import { api, ApiError, Live, session, store } from "./net.js";
 import { cfg, describeTransfer, fmt, requestLine, toMinor, unitName, when } from "./words.js";
 import { Duel } from "./duel.js";
 import { Wagers } from "./wagers.js";
+import { Compete } from "./compete.js";
 
 const $ = (id) => document.getElementById(id);
 const say = (el, text, cls = "") => { el.textContent = text; el.className = "msg " + cls; };
@@ -19,7 +20,8 @@ async function loadConfig() {
 
 // ---- views
 function show(view, params = []) {
-  for (const v of ["login", "play", "wallet", "limits", "wagers"]) $("view-" + v).hidden = v !== view;
+  for (const v of ["login", "play", "wallet", "limits", "wagers", "compete"]) $("view-" + v).hidden = v !== view;
+  if (view === "compete") compete.show(location.hash.replace(/^#\/compete\/?/, "").split("/").filter(Boolean)); else compete.hide();
   $("tabs").hidden = view === "login";
   const tab = view === "wagers" ? "play" : view;  // the wagers area is reached from the game list
   document.querySelectorAll("#tabs a").forEach((a) => { if (a.dataset.tab === tab) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current"); });
@@ -31,7 +33,7 @@ function route() {
   if (!store.access) { show("login"); return; }
   const [view, ...params] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (view === "wagers" && !wagers.enabled) { location.hash = "#/play"; return; }
-  show(["play", "wallet", "limits", "wagers"].includes(view) ? view : "play", params);
+  show(["play", "wallet", "limits", "wagers", "compete"].includes(view) ? view : "play", params);
 }
 window.addEventListener("hashchange", route);
 
@@ -224,6 +226,7 @@ const live = new Live({
   onWelcome: async (f) => {
     renderBalances(f.balances || []);
     wagers.onWelcome();
+    compete.onWelcome();
     const saved = Duel.saved();
     if (saved && !duel.active) { await duel.resume(saved); return; }
     if (duel.active) { await duel.join(); return; }
@@ -244,6 +247,7 @@ const live = new Live({
   onFrame: (f) => {
     if (duel.onFrame(f)) return;
     if (wagers.onFrame(f)) return;
+    if (compete.onFrame(f)) return;
     if (f.t === "balance") { renderBalances(f.balances || []); if (!$("view-wallet").hidden) loadWallet(true); }
     else if (f.t === "match_found") {
       app.queued = null; say($("queue-status"), "");
@@ -264,6 +268,8 @@ const duel = new Duel(live, {
   onEnd: () => { renderGames(); loadDuels(); },
   playAgain: (game, stake) => { location.hash = "#/play"; joinQueue(game || "quiz", stake); },
 });
+
+const compete = new Compete({ live, duel, me: () => app.user?.id });
 
 // ---- start
 async function loadMe() {

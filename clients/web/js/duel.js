@@ -31,8 +31,18 @@ export class Duel {
     this.d = { ...saved }; this.open(); this.status("Reconnecting to your duel…");
     await this.join();
   }
+  /** A tournament match: no stake of its own (the entry fee paid for it); the tournament
+   *  seats the player (`tournament_seat`), then a reload comes back with `room_join`. */
+  async seatTournament({ tournament_id, room_id, opponent }) {
+    if (this.d && this.d.room_id === room_id) return;
+    this.d = { room_id, tournament_id, game: "quiz", stake_minor: 0, prize_minor: 0, seq: 0, joined: false, opponent, finished: false };
+    this.save(); this.open(); this.status(`Your tournament match against ${opponent}. Taking your seat…`);
+    try { await this.live.request({ t: "tournament_seat", tournament_id }); this.d.joined = true; this.save(); }
+    catch (err) { this.status(err.message); }
+  }
   async join() {
     const d = this.d; if (!d) return;
+    if (d.tournament_id && !d.joined) { const t = { ...d }; this.d = null; await this.seatTournament(t); return; }
     const frame = { t: "room_join", room_id: d.room_id };
     if (!d.joined && d.seat_token) frame.seat_token = d.seat_token;
     if (d.joined && d.seq) frame.since_seq = d.seq;
@@ -47,7 +57,7 @@ export class Duel {
   open() {
     $("duel").hidden = false; document.body.style.overflow = "hidden";
     $("duel-result").hidden = true; $("duel-vs").textContent = `You vs ${this.d.opponent}`;
-    $("duel-money").textContent = this.d.prize_minor ? `Stake ${fmt(this.d.stake_minor)} → prize ${fmt(this.d.prize_minor)}` : `Stake ${fmt(this.d.stake_minor)}`;
+    $("duel-money").textContent = this.d.tournament_id ? "Tournament match" : this.d.prize_minor ? `Stake ${fmt(this.d.stake_minor)} → prize ${fmt(this.d.prize_minor)}` : `Stake ${fmt(this.d.stake_minor)}`;
     this.drawScores({});
   }
   close() {
@@ -126,6 +136,11 @@ export class Duel {
     this.stopClock(); const me = this.me(); this.d.finished = true; store.setJSON(SAVED, null);
     if (f.scores) this.drawScores(f.scores);
     const score = f.scores ? `${f.scores[me] ?? 0}–${Object.entries(f.scores).filter(([u]) => u !== me).map(([, v]) => v)[0] ?? 0}` : "";
+    if (this.d.tournament_id) {  // no stake in play here: the bracket decides what comes next
+      const won = f.winner === me, text = f.winner ? `Final score ${score}. The bracket shows what comes next.` : `A tie (${score}): the tournament's rule decides who goes on.`;
+      this.showResult(won ? "You won this match!" : f.winner ? "Your opponent won this match" : "A tie", text, false);
+      return;
+    }
     if (!f.winner) {
       const text = f.result === "no_show" ? `Your opponent did not show up: your stake of ${fmt(this.d.stake_minor)} is back in your balance.`
         : `A perfect tie (${score}, same time): your stake of ${fmt(this.d.stake_minor)} is back in your balance.`;

@@ -146,6 +146,14 @@ def _week_param(request: Request) -> weeks.Week:
         raise PoolError("week_not_found", "No such week.", 404) from exc
 
 
+async def admin_events(request: Request) -> Response:
+    """A week's games with their markets for the console (the player route needs a player)."""
+    await require_admin(request)
+    svc = _svc(request)
+    w = _week_param(request)
+    return JSONResponse({"week_id": w.id, "now_ms": svc.now(), "items": await svc.events(w)})
+
+
 async def admin_draw(request: Request) -> Response:
     await require_admin(request, *OPERATOR)
     svc = _svc(request)
@@ -313,6 +321,7 @@ routes = [
     Route("/pools/{pool_id}/standings", standings, methods=["GET"]),
     Route("/admin/pools/weeks", admin_weeks, methods=["GET"]),
     Route("/admin/pools/weeks/{week_id}/draw", admin_draw, methods=["POST"]),
+    Route("/admin/pools/weeks/{week_id}/events", admin_events, methods=["GET"]),
     Route("/admin/pools/weeks/{week_id}/finalize", admin_finalize, methods=["POST"]),
     Route("/admin/pools/events", admin_create_event, methods=["POST"]),
     Route("/admin/pools/events/{id}", admin_edit_event, methods=["PUT"]),
