@@ -238,6 +238,17 @@ class Ledger:
         )
         return None if row is None else transfer_from_row(row)
 
+    async def get_transfers(self, ids: Sequence[uuid.UUID]) -> list[Transfer]:
+        """The transfers of `ids` that exist, in one read (in no particular order)."""
+        if not ids:
+            return []
+        assert len(ids) <= MAX_SWEEP_LIMIT, "a bounded read"
+        rows = await self._pool.fetch(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers t {TRANSFER_JOINS}"
+            " WHERE t.id = ANY($1::uuid[])", list(ids),
+        )
+        return [transfer_from_row(r) for r in rows]
+
     # ---- moving money ---------------------------------------------------------------------
 
     async def transfer(

@@ -38,6 +38,7 @@ from matchmaking.errors import (
 from matchmaking.keys import Keys, QueueKeys, QueueSpec
 from matchmaking.types import (
     Clock,
+    HoldBatchInspector,
     HoldInspector,
     Match,
     MatchHandler,
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PAIRS_PER_CALL = 100  # pairings one script call may make: bounds how long Redis is busy
 MAX_BATCH = 10_000
+MATCH_HANDLERS_AT_ONCE = 32  # match handlers of one round run concurrently, this many at most
 # Joins abandoned while Redis was unreachable, remembered so their claim and any ticket that
 # landed after all are cleaned up once Redis answers again; past this many, the oldest are
 # left to the claim's grace period and the pairing's hold check.
@@ -146,6 +148,7 @@ class Matchmaker:
         self._resolve = redis.register_script(scripts.RESOLVE)
         self._unpair = redis.register_script(scripts.UNPAIR)
         self._inspect = money if isinstance(money, HoldInspector) else None
+        self._inspect_many = money if isinstance(money, HoldBatchInspector) else None
         # user id -> (queue, ticket, hold or None) of joins abandoned while Redis was down
         self._unsettled: OrderedDict[str, tuple[QueueSpec, str, str | None]] = OrderedDict()
         self._throttle = _Throttle()
@@ -441,17 +444,21 @@ class Matchmaker:
             return []
         cfg = self.config
         matches: list[Match] = []
+        pairs = [(_ticket(r["a"], spec), _ticket(r["b"], spec)) for r in records]
+        try:  # one read for every hold of the round
+            live_all = await self._holds_live([t for pair in pairs for t in pair])
+        except Exception as exc:  # the ledger is down: redelivered after the lease
+            self._throttle.warn("pairing_hold_check_failed", exc)
+            return []
         pipe = self._redis.pipeline(transaction=False)
-        for record in records:
-            a, b = _ticket(record["a"], spec), _ticket(record["b"], spec)
+        for k, (record, (a, b)) in enumerate(zip(records, pairs, strict=True)):
             room_id = record["room"]
-            try:
-                live = await self._holds_live((a, b))
-                if not all(live):
+            live = live_all[2 * k : 2 * k + 2]
+            if not all(live):
+                try:
                     await self._cancel_pairing(qk, room_id, (a, b), live)
-                    continue
-            except Exception as exc:  # the ledger is down: redelivered after the lease
-                self._throttle.warn("pairing_hold_check_failed", exc)
+                except Exception as exc:  # redelivered after the lease, checked again then
+                    self._throttle.warn("pairing_cancel_failed", exc)
                 continue
             node_url = self.node_url if self._placer is None else await self._placer(spec, room_id)
             if redelivery:
@@ -479,20 +486,35 @@ class Matchmaker:
             matches.append(Match(room_id, spec, (a, b), (seats[0], seats[1]), created_ms))
         if len(pipe):
             await pipe.execute()
-        delivered: list[str] = []
-        for match in matches:
-            try:
-                if self._on_match is not None:
+        # The handlers of one round run side by side (bounded): each waits on Redis and
+        # Postgres, and one after the other they made the last pairing of a round of a
+        # hundred wait for all the others.
+        gate = asyncio.Semaphore(MATCH_HANDLERS_AT_ONCE)
+
+        async def hand_over(match: Match) -> bool:
+            if self._on_match is None:
+                return True
+            async with gate:
+                try:
                     await self._on_match(match)
-            except Exception:
-                log.exception("match handler failed, redelivered later: %s", match.room_id)
-                continue
-            delivered.append(match.room_id)
+                except Exception:
+                    log.exception("match handler failed, redelivered later: %s", match.room_id)
+                    return False
+            return True
+
+        handed = await asyncio.gather(*(hand_over(m) for m in matches))
+        delivered = [m.room_id for m, ok in zip(matches, handed, strict=True) if ok]
         await self._ack(qk.pending, "p", qk, delivered)
         return matches
 
     async def _holds_live(self, tickets: Sequence[Ticket]) -> list[bool]:
         """Whether each ticket's hold is still held (all True without a HoldInspector)."""
+        if not tickets:
+            return []
+        if self._inspect_many is not None:
+            states = await self._inspect_many.hold_states([(t.id, t.hold_id) for t in tickets])
+            assert len(states) == len(tickets), "one state per hold"
+            return [s == "held" for s in states]
         if self._inspect is None:
             return [True] * len(tickets)
         inspect = self._inspect

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from matchmaking.errors import GameNotOffered
 from matchmaking.keys import QueueSpec
 from matchmaking.types import HoldState, Match
 from rooms import registry
-from rooms.directory import RoomDirectory
+from rooms.directory import BatchedDirectory, RoomDirectory
 from rooms.ledger_settlement import LedgerSettlement
 from rooms.manager import ManagerLimits, RoomManager
 from rooms.registry import GameKind, GameServices, GameSettings
@@ -64,6 +65,9 @@ class NotifyingStakes:
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
         await self._inner.release(ticket_id, hold_id)
+
+    async def hold_states(self, holds: Sequence[tuple[str, str]]) -> list[HoldState]:
+        return await self._inner.hold_states(holds)
 
     async def hold_state(self, ticket_id: str, hold_id: str) -> HoldState:
         return await self._inner.hold_state(ticket_id, hold_id)
@@ -147,13 +151,16 @@ class PlayService:
             factories[kind.name] = kind.make_factory(settings, services)
         assert self.kinds, "at least one room kind is enabled (MATCHPOT_GAMES)"
         self.directory = RoomDirectory(state.redis, s.redis_prefix)
+        # Rooms report through one writer that shares pipelines among them (reads go to
+        # `directory`); a room's entry lands within the writer's interval (50 ms).
+        self.directory_writer = BatchedDirectory(self.directory)
         self.settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool)
         self.rooms = RoomManager(
             clock=self.clock, games=factories, node=s.node_id,
             limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
             room_config=RoomConfig(grace_ms=s.room_grace_ms,
                                    snapshots_per_s=s.room_snapshots_per_s),
-            observer=self.directory, settler=self.settlement,
+            observer=self.directory_writer, settler=self.settlement,
         )
         self._stop = asyncio.Event()
         # conn_id -> room ids that connection sits or watches in, for disconnects.
@@ -301,6 +308,7 @@ class PlayService:
         """Stop pairing, let live rooms finish within the bound, abort (void) the rest."""
         self._stop.set()
         report = await self.rooms.drain(self.state.settings.drain_timeout_s)
+        await self.directory_writer.aclose()
         with contextlib.suppress(Exception):
             await self.directory.remove_node(self.state.settings.node_id)
         log.info("rooms_drained", finished=report.finished, aborted=report.aborted)
