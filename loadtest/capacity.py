@@ -69,9 +69,19 @@ P99_TARGET_MS = 100.0
 CONNECT_PER_S = 400
 MAX_PLAYERS = 9_000
 OPEN_FILES_LIMIT = 20_000
+# --timing fast (1 s questions: every request of a player is an answer while a duel runs)
+# or default (the product's timing: 3 s countdown, 5 x 3 s questions, 1.5 s reveals).
+TIMINGS = {
+    "fast": {"MATCHPOT_QUIZ_COUNTDOWN_MS": "500", "MATCHPOT_QUIZ_ANSWER_WINDOW_MS": "5000",
+             "MATCHPOT_QUIZ_REVEAL_MS": "300"},
+    "default": {},
+}
+TIMING_TEXT = {
+    "fast": "questions 1 s (countdown 0.5 s, reveals 0.3 s)",
+    "default": "the default quiz timing (countdown 3 s, 5 questions of 3 s, reveals 1.5 s)",
+}
 QUIZ_ENV = {
-    "MATCHPOT_QUIZ_COUNTDOWN_MS": "500", "MATCHPOT_QUIZ_ANSWER_WINDOW_MS": "5000",
-    "MATCHPOT_QUIZ_REVEAL_MS": "300", "MATCHPOT_QUIZ_JOIN_TIMEOUT_MS": "10000",
+    "MATCHPOT_QUIZ_JOIN_TIMEOUT_MS": "10000",
     "MATCHPOT_MM_WINDOW_START": "400", "MATCHPOT_ROOMS_MAX": "6000",
     "MATCHPOT_SEATS_MAX": "12000", "MATCHPOT_WS_MAX_CONNECTIONS": "18000",
     "MATCHPOT_WS_IDLE_TIMEOUT_S": "120", "MATCHPOT_LOG_LEVEL": "WARNING",
@@ -373,10 +383,12 @@ def services() -> Iterator[tuple[str, str]]:
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int) -> dict[str, str]:
+def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int,
+               timing: str = "fast") -> dict[str, str]:
     env = dict(os.environ)
     env.update(serve.SETUP_ENV)
     env.update(QUIZ_ENV)
+    env.update(TIMINGS[timing])
     env.update(DATABASE_URL=db, REDIS_URL=redis, MATCHPOT_DATA_DIR=str(data_dir),
                MATCHPOT_JWT_SECRET=JWT_SECRET, MATCHPOT_REDIS_PREFIX=prefix,
                MATCHPOT_PORT=str(port), MATCHPOT_HOST="127.0.0.1")
@@ -539,7 +551,7 @@ def why_not(level: Level) -> str:
     return "; ".join(reasons) or "unknown"
 
 
-def report(levels: list[Level], limit: str, command: str) -> str:
+def report(levels: list[Level], limit: str, command: str, timing: str = "fast") -> str:
     best = max((lv.duels for lv in levels if lv.sustained), default=0)
     rows = "\n".join(
         f"| {lv.duels} | {lv.players} | {lv.in_duel_avg / 2:.0f} | {lv.rtt_p50_ms:.1f} "
@@ -550,9 +562,10 @@ def report(levels: list[Level], limit: str, command: str) -> str:
         for lv in levels
     )
     return (
-        f"### Capacity (`loadtest/capacity.py`)\n\n"
+        f"### Capacity, {timing} timing (`loadtest/capacity.py`)\n\n"
         f"`{command}` — {dt.date.today().isoformat()}, {machine()}; server pinned to CPU 0,\n"
-        f"load client pinned to CPU 1; questions 1 s, every player sends one request a second.\n\n"
+        f"load client pinned to CPU 1; {TIMING_TEXT[timing]}; every player sends one "
+        f"request a second.\n\n"
         f"| target duels | players | seated duels (avg) | rtt p50 ms | rtt p99 ms "
         f"| answer p99 ms | join→match p50 ms | join→match p99 ms | duels done | requests "
         f"| server CPU | client CPU | server open files | server RSS MB | p99 < 100 ms |\n"
@@ -568,6 +581,8 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--step-s", type=float, default=20.0)
     parser.add_argument("--max-s", type=float, default=900.0, help="bound of the whole ramp")
+    parser.add_argument("--timing", choices=sorted(TIMINGS), default="fast",
+                        help="quiz timing: fast (1 s questions) or the product's default")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     levels = sorted({int(x) for x in args.levels.split(",")})
@@ -582,7 +597,8 @@ def main() -> int:
             services() as (db, redis):
         tmp = Path(tmp_name)
         port = free_port()
-        env = server_env(db, redis, tmp / "data", f"mpcap{uuid.uuid4().hex[:6]}", port)
+        env = server_env(db, redis, tmp / "data", f"mpcap{uuid.uuid4().hex[:6]}", port,
+                         args.timing)
         (tmp / "data").mkdir()
         print(f"[capacity] creating {2 * levels[-1]} players", flush=True)
         tokens = make_players(env, 2 * levels[-1], tmp)
@@ -599,33 +615,35 @@ def main() -> int:
             if proc.returncode not in (0, -signal.SIGTERM):
                 print("\n".join(tail))
         books = check_books(db, 60)
-    text = report(results, limit, command)
+    text = report(results, limit, command, args.timing)
     verdict = "ok" if books == 0 else "FAILED"
     text += f"\nBooks after the run (`benchmarks/check_books.py`): {verdict}.\n"
     print(text)
     if args.write:
-        replace_live_duels(capacity=text)
+        replace_live_duels(capacity=text, timing=args.timing)
     return 0 if books == 0 else 1
 
 
-def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
-                       locust: str | None = None, findings: str | None = None) -> None:
+def replace_live_duels(*, capacity: str | None = None, timing: str = "fast",
+                       echo: str | None = None, locust: str | None = None,
+                       findings: str | None = None) -> None:
     """Rewrite the "## Live duels" section, keeping the sub-parts this run did not measure."""
     text = DOC.read_text() if DOC.exists() else ""
     m = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     old = m.group(1) if m else ""
+    order = (*(f"Capacity, {t} timing" for t in sorted(TIMINGS, reverse=True)),
+             "Echo ceiling", "Locust", "Findings")
     parts: dict[str, str] = {}
-    for name in ("Capacity", "Echo ceiling", "Locust", "Findings"):
-        pm = re.search(rf"^### {name}.*?(?=^### |\Z)", old, re.S | re.M)
+    for name in order:
+        pm = re.search(rf"^### {re.escape(name)}.*?(?=^### |\Z)", old, re.S | re.M)
         if pm:
             parts[name] = pm.group(0).strip()
-    for name, new in (("Capacity", capacity), ("Echo ceiling", echo), ("Locust", locust),
-                      ("Findings", findings)):
+    for name, new in ((f"Capacity, {timing} timing", capacity), ("Echo ceiling", echo),
+                      ("Locust", locust), ("Findings", findings)):
         if new is not None:
             parts[name] = new.strip()
     intro = ("Live quiz duels over websockets against one server process "
              "(commands under `loadtest/`, see loadtest/README.md).")
-    order = ("Capacity", "Echo ceiling", "Locust", "Findings")
     body = "\n\n".join([intro, *(parts[n] for n in order if n in parts)])
     replace_section(f"{SECTION}\n\n{body.strip()}", SECTION, DOC)
 
