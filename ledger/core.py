@@ -207,6 +207,24 @@ class Ledger:
             for r in rows
         ]
 
+    async def balances_of(self, owners: Sequence[str]) -> dict[str, list[Balance]]:
+        """`balances()` of many owners in one read; an owner without accounts maps to []."""
+        assert len(owners) <= MAX_SWEEP_LIMIT, "a bounded read"
+        out: dict[str, list[Balance]] = {o: [] for o in owners}
+        if not owners:
+            return out
+        rows = await self._pool.fetch(
+            "SELECT owner, currency, credits_posted - debits_posted AS posted, debits_pending,"
+            " credits_pending, floor_minor FROM accounts WHERE owner = ANY($1::text[])"
+            " ORDER BY owner, currency",
+            list(out),
+        )
+        for r in rows:
+            out[r["owner"]].append(Balance(
+                r["owner"], r["currency"], r["posted"], r["debits_pending"],
+                r["credits_pending"], r["floor_minor"]))
+        return out
+
     async def history(
         self, owner: str, currency: str, *, limit: int = 50, before: int | None = None
     ) -> tuple[list[Transfer], int | None]:
