@@ -41,7 +41,8 @@ from server.state import AppState, Slot
 
 log = structlog.get_logger(__name__)
 
-MAX_BACKGROUND = 1_000
+MAX_PENDING_ALERTS = 20_000
+ALERT_BATCH = 500
 NAME_CACHE_MAX = 50_000
 
 
@@ -154,6 +155,7 @@ class PlayService:
         # Rooms report through one writer that shares pipelines among them (reads go to
         # `directory`); a room's entry lands within the writer's interval (50 ms).
         self.directory_writer = BatchedDirectory(self.directory)
+        self.records = reaper.RoomRecords(state)  # failover records of this node's rooms
         self.settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool)
         self.rooms = RoomManager(
             clock=self.clock, games=factories, node=s.node_id,
@@ -166,7 +168,8 @@ class PlayService:
         # conn_id -> room ids that connection sits or watches in, for disconnects.
         self.conn_rooms: dict[str, set[str]] = {}
         self._watched: set[str] = set()
-        self._background: set[asyncio.Task[None]] = set()
+        self._alerts: list[OutboxMessage] = []  # match_found alerts not yet in the outbox
+        self._alert_writer: asyncio.Task[None] | None = None
         self._names: dict[str, str] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self.local_players: dict[str, LocalPlayer] = {}
@@ -202,7 +205,7 @@ class PlayService:
             for t in match.tickets
         )
         if self.rooms.find(match.room_id) is None:
-            await reaper.remember(self.state, match.room_id, game, seats, match.created_ms)
+            await self.records.remember(match.room_id, game, seats, match.created_ms)
         room = self.rooms.create(MatchSpec(match.room_id, game, seats))
         if room.room_id not in self._watched:
             self._watched.add(room.room_id)
@@ -229,21 +232,19 @@ class PlayService:
                              "display_name": names.get(theirs.user_id, "player")},
             }))
         await asyncio.gather(*(publish_to_user(self.state, uid, f) for uid, f in frames))
-        await self._in_background(self._alert_match_found(match))
+        self._alert_match_found(match)
 
-    async def _in_background(self, coro: Any) -> None:
-        """Run work the pairing loop need not wait for; past the bound, wait for it after all."""
-        if len(self._background) >= MAX_BACKGROUND:
-            await coro
-            return
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _alert_match_found(self, match: Match) -> None:
+        """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window).
 
-    async def _alert_match_found(self, match: Match) -> None:
-        """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window)."""
+        Written off the pairing path: the alerts of every match of the moment go to the
+        outbox together in one statement (`_write_alerts`).
+        """
         humans = [t.user_id for t in match.tickets if t.user_id not in self.local_players]
-        messages = [
+        if len(self._alerts) + len(humans) > MAX_PENDING_ALERTS:
+            log.warning("match_found_alert_dropped", room_id=match.room_id)
+            return  # a courtesy: the websocket told them
+        self._alerts.extend(
             OutboxMessage(
                 id=transfer_id(match.room_id, "match_found", uid), channel=ALERT_CHANNEL,
                 recipient=uid, kind="match_found",
@@ -252,18 +253,26 @@ class PlayService:
                          "currency": match.queue.currency},
             )
             for uid in humans
-        ]
-        try:
-            async with self.state.pool.acquire() as conn, conn.transaction():
-                await outbox.enqueue(conn, messages)
-        except Exception:  # an alert is a courtesy: the match stands, the websocket told them
-            log.exception("match_found_alert_failed", room_id=match.room_id)
+        )
+        if self._alert_writer is None or self._alert_writer.done():
+            self._alert_writer = asyncio.create_task(self._write_alerts(),
+                                                     name="match-found-alerts")
+
+    async def _write_alerts(self) -> None:
+        """Until none are left: the pending alerts, ALERT_BATCH per outbox statement."""
+        await asyncio.sleep(0)  # let the other handlers of this pairing round add theirs
+        while self._alerts:
+            messages, self._alerts = self._alerts[:ALERT_BATCH], self._alerts[ALERT_BATCH:]
+            try:
+                async with self.state.pool.acquire() as conn:
+                    await outbox.enqueue(conn, messages)  # one statement: all or none
+            except Exception:  # an alert is a courtesy: the match stands, the socket told them
+                log.exception("match_found_alert_failed", alerts=len(messages))
 
     async def _forget_when_closed(self, room: Room) -> None:
         await room.wait_closed()
         self._watched.discard(room.room_id)
-        with contextlib.suppress(Exception):
-            await reaper.forget(self.state, room.room_id)
+        self.records.forget(room.room_id)
 
     async def _display_names(self, user_ids: list[str]) -> dict[str, str]:
         """Names for `match_found`, from a bounded in-process cache in front of Postgres."""
@@ -309,6 +318,10 @@ class PlayService:
         self._stop.set()
         report = await self.rooms.drain(self.state.settings.drain_timeout_s)
         await self.directory_writer.aclose()
+        await self.records.aclose()
+        if self._alert_writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._alert_writer, 5)
         with contextlib.suppress(Exception):
             await self.directory.remove_node(self.state.settings.node_id)
         log.info("rooms_drained", finished=report.finished, aborted=report.aborted)
