@@ -36,7 +36,7 @@ from server import metrics
 from server.features.play import reaper
 from server.features.play.alerts import ALERT_CHANNEL, AlertingLedger
 from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
-from server.gateway.events import publish_to_user
+from server.gateway.events import publish_to_user, publish_to_users
 from server.state import AppState, Slot
 
 log = structlog.get_logger(__name__)
@@ -231,7 +231,7 @@ class PlayService:
                 "opponent": {"user_id": theirs.user_id,
                              "display_name": names.get(theirs.user_id, "player")},
             }))
-        await asyncio.gather(*(publish_to_user(self.state, uid, f) for uid, f in frames))
+        await publish_to_users(self.state, frames)
         self._alert_match_found(match)
 
     def _alert_match_found(self, match: Match) -> None:
