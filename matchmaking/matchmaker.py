@@ -183,8 +183,7 @@ class Matchmaker:
         ticket_id = self._new_id()
         try:
             await self._settle_unsettled(user_id)
-            await self._claim(user_id, ticket_id, spec, now)
-            avoid = await self._avoid_snapshot(user_id, now)
+            avoid = await self._claim_with_snapshot(user_id, ticket_id, spec, now)
         except REDIS_DOWN as exc:
             await self._forget_claim(user_id, ticket_id, spec)  # the SET may have landed
             raise ServiceUnavailable(UNAVAILABLE_MSG) from exc
@@ -296,10 +295,39 @@ class Matchmaker:
             log.info("abandoned join settled: ticket %s was %s", ticket_id, state)
         return len(todo)
 
+    async def _claim_with_snapshot(
+        self, user_id: str, ticket_id: str, spec: QueueSpec, now: int
+    ) -> str:
+        """`_claim`, then `_avoid_snapshot`; in the usual case (no claim yet) one round trip.
+
+        The claim's SET NX and the read of recent opponents go in one pipeline; only when
+        the SET finds a claim does the join take the careful path (`_claim` looks at the
+        claim it found) and read the snapshot again afterwards.
+        """
+        if self.config.avoid_recent_s == 0:
+            await self._claim(user_id, ticket_id, spec, now)
+            return ""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.keys.user(user_id), self._claim_value(ticket_id, spec, now), nx=True,
+                     px=self._claim_ttl_ms())
+            pipe.zrangebyscore(self.keys.recent(user_id), f"({now}", "+inf",
+                               start=0, num=self.config.max_recent, withscores=True)
+            claimed, rows = await pipe.execute()
+        if not claimed:
+            await self._claim(user_id, ticket_id, spec, now)
+            return await self._avoid_snapshot(user_id, now)
+        return _avoid_text(rows)
+
+    def _claim_value(self, ticket_id: str, spec: QueueSpec, now: int) -> str:
+        return json.dumps({"ticket": ticket_id, "queue": spec.tag, "created_ms": now})
+
+    def _claim_ttl_ms(self) -> int:
+        return (self.config.hold_timeout_s + self.config.lease_s) * 1000
+
     async def _claim(self, user_id: str, ticket_id: str, spec: QueueSpec, now: int) -> None:
         key = self.keys.user(user_id)
-        claim = json.dumps({"ticket": ticket_id, "queue": spec.tag, "created_ms": now})
-        ttl_ms = (self.config.hold_timeout_s + self.config.lease_s) * 1000
+        claim = self._claim_value(ticket_id, spec, now)
+        ttl_ms = self._claim_ttl_ms()
         for _ in range(2):
             if await self._redis.set(key, claim, nx=True, px=ttl_ms):
                 return
@@ -346,7 +374,7 @@ class Matchmaker:
             self.keys.recent(user_id), f"({now}", "+inf",
             start=0, num=self.config.max_recent, withscores=True,
         )
-        return ",".join(f"{_text(uid)}={int(until)}" for uid, until in rows)
+        return _avoid_text(rows)
 
     async def ticket_of(self, user_id: str) -> Ticket | None:
         """The player's waiting ticket, if any."""
@@ -677,6 +705,11 @@ def _ticket(fields: dict[str, Any], spec: QueueSpec) -> Ticket:
         rating=int(fields["rating"]), created_ms=int(fields["created_ms"]),
         node=str(fields.get("node", "")), hold_id=str(fields["hold_id"]),
     )
+
+
+def _avoid_text(rows: Iterable[Any]) -> str:
+    """Recent opponents as the ticket carries them: `user=until_ms,...`."""
+    return ",".join(f"{_text(uid)}={int(until)}" for uid, until in rows)
 
 
 def _seat_json(seat: SeatReservation) -> dict[str, Any]:
