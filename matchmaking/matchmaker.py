@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PAIRS_PER_CALL = 100  # pairings one script call may make: bounds how long Redis is busy
+FIRST_PAIRS = 4  # what a call asks for at first; doubled while calls fill it
 MAX_BATCH = 10_000
 MATCH_HANDLERS_AT_ONCE = 32  # match handlers of one round run concurrently, this many at most
 # Joins abandoned while Redis was unreachable, remembered so their claim and any ticket that
@@ -152,6 +153,10 @@ class Matchmaker:
         # user id -> (queue, ticket, hold or None) of joins abandoned while Redis was down
         self._unsettled: OrderedDict[str, tuple[QueueSpec, str, str | None]] = OrderedDict()
         self._throttle = _Throttle()
+        # Pairings the next PAIR call asks room ids and seat tokens for: each costs a uuid and
+        # two secure tokens made up front, so a loop woken by every join asks for what the
+        # last calls found (doubling while calls fill it), not for a hundred each time.
+        self._pairs_hint = FIRST_PAIRS
 
     # ----------------------------------------------------------------- joining
 
@@ -440,8 +445,9 @@ class Matchmaker:
         made: list[Match] = []
         position = 0
         max_calls = cfg.max_queue_len // cfg.scan_tickets + limit // PAIRS_PER_CALL + 2
+        max_calls += PAIRS_PER_CALL.bit_length()  # the doublings from FIRST_PAIRS
         for _ in range(max_calls):
-            want = min(limit - len(made), PAIRS_PER_CALL)
+            want = min(limit - len(made), PAIRS_PER_CALL, self._pairs_hint)
             fresh: list[str] = []
             for _ in range(want):
                 fresh += (self._new_id(), self._new_token(), self._new_token())
@@ -454,6 +460,8 @@ class Matchmaker:
             )
             position, remaining = int(reply[0]), int(reply[1])
             records = [json.loads(r) for r in reply[2:]]
+            self._pairs_hint = (min(PAIRS_PER_CALL, 2 * want) if len(records) >= want
+                                else max(FIRST_PAIRS, 2 * len(records)))
             made.extend(await self._deliver(spec, qk, records, now, redelivery=False))
             if len(made) >= limit or position >= remaining:
                 break
