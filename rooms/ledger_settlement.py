@@ -158,7 +158,7 @@ class LedgerSettlement:
             try:
                 results = await self._settle_many(together)
             except Exception as exc:
-                log.info("settlement_batch_split", rooms=len(together), error=type(exc).__name__)
+                log.warning("settlement_batch_split", rooms=len(together), error=type(exc).__name__)
             else:
                 self.batches += 1
                 for job, settled in zip(together, results, strict=True):
