@@ -311,9 +311,9 @@ class Ledger:
         for attempt in range(MAX_DB_RETRIES):
             try:
                 async with conn.transaction():  # a savepoint inside the caller's transaction
-                    outcome = await self._apply_linked(conn, reqs)
-                    if outbox:
+                    if outbox:  # first: the accounts' row locks are then held for less
                         await outbox_mod.enqueue(conn, outbox)
+                    outcome = await self._apply_linked(conn, reqs)
             except (*RETRYABLE, _RaceLost):
                 log.info("ledger_apply_retry", attempt=attempt)
                 await asyncio.sleep(self._rng.uniform(0, 0.002 * 2**attempt))

@@ -107,9 +107,14 @@ class _Job:
 class LedgerSettlement:
     """Implements `rooms.settlement.Settler` for rooms whose holds sit in the game's escrow."""
 
-    def __init__(self, ledger: LedgerApply, pool: asyncpg.Pool, *, max_inflight: int = 2,
+    def __init__(self, ledger: LedgerApply, pool: asyncpg.Pool, *, max_inflight: int = 1,
                  batch_rooms: int = BATCH_ROOMS) -> None:
-        """`max_inflight` shared transactions at once; while they run, others queue up."""
+        """`max_inflight` shared transactions at once; while they run, others queue up.
+
+        One by default: every settlement of a game takes the same escrow row lock, so two
+        batches in flight only wait for each other there (holding two connections); one
+        at a time, the rooms that end meanwhile simply make the next batch larger.
+        """
         self.ledger = ledger
         self.pool = pool
         self.batches = 0  # shared transactions committed (tests and benchmarks read it)
