@@ -220,7 +220,11 @@ async def run(args: argparse.Namespace) -> str:
         f" Python {platform.python_version()}",
         f"- date: {now}",
         "- one `matchpot serve` process (uvloop, websockets-sansio); the clients run in the",
-        "  benchmark process on the same 2 cores, msgpack frames, no compression",
+        ("  benchmark process, pinned to CPU 1 (the server to CPU 0), msgpack frames, no"
+         " compression; uvicorn also pings every socket each 20 s (`ws_ping_interval_s`)"
+         if idle else
+         "  benchmark process on the same 2 cores, msgpack frames, no compression"),
+        f"- load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         "",
         "| figure | value |",
         "|---|---|",
