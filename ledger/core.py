@@ -207,6 +207,24 @@ class Ledger:
             for r in rows
         ]
 
+    async def balances_of(self, owners: Sequence[str]) -> dict[str, list[Balance]]:
+        """`balances()` of many owners in one read; an owner without accounts maps to []."""
+        assert len(owners) <= MAX_SWEEP_LIMIT, "a bounded read"
+        out: dict[str, list[Balance]] = {o: [] for o in owners}
+        if not owners:
+            return out
+        rows = await self._pool.fetch(
+            "SELECT owner, currency, credits_posted - debits_posted AS posted, debits_pending,"
+            " credits_pending, floor_minor FROM accounts WHERE owner = ANY($1::text[])"
+            " ORDER BY owner, currency",
+            list(out),
+        )
+        for r in rows:
+            out[r["owner"]].append(Balance(
+                r["owner"], r["currency"], r["posted"], r["debits_pending"],
+                r["credits_pending"], r["floor_minor"]))
+        return out
+
     async def history(
         self, owner: str, currency: str, *, limit: int = 50, before: int | None = None
     ) -> tuple[list[Transfer], int | None]:
@@ -237,6 +255,17 @@ class Ledger:
             f"SELECT {TRANSFER_COLUMNS} FROM transfers t {TRANSFER_JOINS} WHERE t.id = $1", id
         )
         return None if row is None else transfer_from_row(row)
+
+    async def get_transfers(self, ids: Sequence[uuid.UUID]) -> list[Transfer]:
+        """The transfers of `ids` that exist, in one read (in no particular order)."""
+        if not ids:
+            return []
+        assert len(ids) <= MAX_SWEEP_LIMIT, "a bounded read"
+        rows = await self._pool.fetch(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers t {TRANSFER_JOINS}"
+            " WHERE t.id = ANY($1::uuid[])", list(ids),
+        )
+        return [transfer_from_row(r) for r in rows]
 
     # ---- moving money ---------------------------------------------------------------------
 
@@ -282,9 +311,9 @@ class Ledger:
         for attempt in range(MAX_DB_RETRIES):
             try:
                 async with conn.transaction():  # a savepoint inside the caller's transaction
-                    outcome = await self._apply_linked(conn, reqs)
-                    if outbox:
+                    if outbox:  # first: the accounts' row locks are then held for less
                         await outbox_mod.enqueue(conn, outbox)
+                    outcome = await self._apply_linked(conn, reqs)
             except (*RETRYABLE, _RaceLost):
                 log.info("ledger_apply_retry", attempt=attempt)
                 await asyncio.sleep(self._rng.uniform(0, 0.002 * 2**attempt))

@@ -37,31 +37,31 @@ def apply_args(
     groups: Sequence[Sequence[TransferRequest]], now: datetime | None, allow_expired: bool
 ) -> list[Any]:
     """Parallel arrays for ledger_apply; group numbers follow the order of `groups`."""
-    cols: list[list[Any]] = [[] for _ in range(12)]
-    for g, reqs in enumerate(groups):
-        for r in reqs:
-            for col, value in zip(
-                cols,
-                (r.id, g, r.debit, r.credit, r.amount_minor, r.currency, r.kind.value,
-                 r.pending_id, r.timeout_s, r.ext_ref, r.code, meta_json(r)),
-                strict=True,
-            ):
-                col.append(value)
-    return [*cols, now, allow_expired]
+    flat = [r for reqs in groups for r in reqs]
+    return [
+        [r.id for r in flat], [g for g, reqs in enumerate(groups) for _ in reqs],
+        [r.debit for r in flat], [r.credit for r in flat], [r.amount_minor for r in flat],
+        [r.currency for r in flat], [r.kind.value for r in flat],
+        [r.pending_id for r in flat], [r.timeout_s for r in flat], [r.ext_ref for r in flat],
+        [r.code for r in flat], [meta_json(r) for r in flat], now, allow_expired,
+    ]
+
+
+_KINDS = {k.value: k for k in TransferKind}
 
 
 def transfer_from_row(row: asyncpg.Record | Mapping[str, Any], prefix: str = "t_") -> Transfer:
     """A Transfer from a row whose columns are named `prefix` + field."""
     meta = row[prefix + "meta"]
     if isinstance(meta, str):
-        meta = json.loads(meta)
+        meta = {} if meta == "{}" else json.loads(meta)
     return Transfer(
         id=row[prefix + "id"],
         debit=row[prefix + "debit"],
         credit=row[prefix + "credit"],
         amount_minor=row[prefix + "amount"],
         currency=row[prefix + "currency"],
-        kind=TransferKind(row[prefix + "kind"]),
+        kind=_KINDS.get(row[prefix + "kind"]) or TransferKind(row[prefix + "kind"]),
         pending_id=row[prefix + "pending_id"],
         expires_at=row[prefix + "expires_at"],
         ext_ref=row[prefix + "ext_ref"],

@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import os
 import random
 import re
@@ -45,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,19 @@ P99_TARGET_MS = 100.0
 CONNECT_PER_S = 400
 MAX_PLAYERS = 9_000
 OPEN_FILES_LIMIT = 20_000
+# --timing fast (1 s questions: every request of a player is an answer while a duel runs)
+# or default (the product's timing: 3 s countdown, 5 x 3 s questions, 1.5 s reveals).
+TIMINGS = {
+    "fast": {"MATCHPOT_QUIZ_COUNTDOWN_MS": "500", "MATCHPOT_QUIZ_ANSWER_WINDOW_MS": "5000",
+             "MATCHPOT_QUIZ_REVEAL_MS": "300"},
+    "default": {},
+}
+TIMING_TEXT = {
+    "fast": "questions 1 s (countdown 0.5 s, reveals 0.3 s)",
+    "default": "the default quiz timing (countdown 3 s, 5 questions of 3 s, reveals 1.5 s)",
+}
 QUIZ_ENV = {
-    "MATCHPOT_QUIZ_COUNTDOWN_MS": "500", "MATCHPOT_QUIZ_ANSWER_WINDOW_MS": "5000",
-    "MATCHPOT_QUIZ_REVEAL_MS": "300", "MATCHPOT_QUIZ_JOIN_TIMEOUT_MS": "10000",
+    "MATCHPOT_QUIZ_JOIN_TIMEOUT_MS": "10000",
     "MATCHPOT_MM_WINDOW_START": "400", "MATCHPOT_ROOMS_MAX": "6000",
     "MATCHPOT_SEATS_MAX": "12000", "MATCHPOT_WS_MAX_CONNECTIONS": "18000",
     "MATCHPOT_WS_IDLE_TIMEOUT_S": "120", "MATCHPOT_LOG_LEVEL": "WARNING",
@@ -170,6 +181,7 @@ class Harness:
         self.joins: dict[str, float] = {}  # user_id -> when its queue_join was sent
         self.rooms: dict[str, list[tuple[float, float]]] = {}  # room -> [(join, found)]
         self.in_duel = 0
+        self.moves = 0  # players that went to another node for their room
         self.stop = asyncio.Event()
 
     def found(self, room_id: str, join_t: float, found_t: float) -> None:
@@ -200,8 +212,10 @@ class Player:
         self.answered: set[int] = set()
         self.busy = False  # a queue/seat request is in flight: the ticker waits (one at a time)
         self.queued = False
+        self.reader_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Connect, say hello, and start reading (the reader task is the player's own)."""
         self.ws = await connect(self.url, max_size=2**20, open_timeout=30, ping_interval=None)
         await self.ws.send(pack(wire.hello(self.token)))
         try:
@@ -209,6 +223,22 @@ class Player:
         except MatchpotError as exc:
             raise RuntimeError(f"no welcome: {exc}") from None
         self.user_id = welcome["user"]["id"]
+        self.reader_task = asyncio.create_task(self.reader())
+
+    async def move(self, url: str) -> None:
+        """Go to the node hosting the room (as the PWA does with `ws_url`): the old socket is
+        closed by this player first, so no `replaced` close is counted as a failure."""
+        self.h.moves += 1
+        if self.reader_task is not None:
+            self.reader_task.cancel()
+            await asyncio.gather(self.reader_task, return_exceptions=True)
+        for _t, _sent, fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError("moved"))  # a ping in flight: not counted
+        self.pending.clear()
+        await self.close()
+        self.url = url
+        await self.start()
 
     async def request(self, t: str, **fields: Any) -> dict[str, Any]:
         assert self.ws is not None
@@ -295,6 +325,12 @@ class Player:
                     continue
                 room_id = str(found["room_id"])
                 self.h.found(room_id, join_t, float(found["_at"]))
+                if str(found.get("ws_url", self.url)) != self.url:
+                    self.busy = True
+                    try:
+                        await self.move(str(found["ws_url"]))
+                    finally:
+                        self.busy = False
                 self.answered.clear()
                 self.question = None
                 self.busy = True
@@ -373,24 +409,28 @@ def services() -> Iterator[tuple[str, str]]:
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int) -> dict[str, str]:
+def server_env(db: str, redis: str, data_dir: Path, prefix: str, port: int,
+               timing: str = "fast") -> dict[str, str]:
     env = dict(os.environ)
     env.update(serve.SETUP_ENV)
     env.update(QUIZ_ENV)
+    env.update(TIMINGS[timing])
     env.update(DATABASE_URL=db, REDIS_URL=redis, MATCHPOT_DATA_DIR=str(data_dir),
                MATCHPOT_JWT_SECRET=JWT_SECRET, MATCHPOT_REDIS_PREFIX=prefix,
                MATCHPOT_PORT=str(port), MATCHPOT_HOST="127.0.0.1")
     return env
 
 
-def _pinned_server() -> None:
-    pin_to(0)
-    raise_open_files()
+def _pinned_server(cpu: int = 0) -> Callable[[], None]:
+    def pin() -> None:
+        pin_to(cpu)
+        raise_open_files()
+    return pin
 
 
-def start_server(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`matchpot serve` pinned to CPU 0 with a raised open-files limit."""
-    return serve.start(env, log, int(env["MATCHPOT_PORT"]), preexec_fn=_pinned_server)
+def start_server(env: dict[str, str], log: Path, cpu: int = 0) -> subprocess.Popen[bytes]:
+    """`matchpot serve` pinned to CPU `cpu` with a raised open-files limit."""
+    return serve.start(env, log, int(env["MATCHPOT_PORT"]), preexec_fn=_pinned_server(cpu))
 
 
 def make_players(env: dict[str, str], count: int, tmp: Path) -> list[str]:
@@ -440,6 +480,8 @@ class Level:
     open_files: int
     rss_mb: float
     errors: dict[str, int]
+    servers_cpu_pct: float = 0.0  # all server processes together (one: = server_cpu_pct)
+    moves: int = 0  # players that moved to another node for a room (cumulative)
 
     @property
     def sustained(self) -> bool:
@@ -447,8 +489,10 @@ class Level:
                 and self.in_duel_avg >= 0.5 * self.players and self.duels_done > 0)
 
 
-async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, step_s: float,
-               server: ProcStat, max_s: float) -> tuple[list[Level], str]:
+async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: float,
+               step_s: float, servers: list[ProcStat], max_s: float
+               ) -> tuple[list[Level], str]:
+    """Players are spread over `urls` (one per server) and move to their room's node."""
     harness = Harness()
     rng = random.Random(20261121)
     players: list[Player] = []
@@ -469,6 +513,7 @@ async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, 
             while len(players) < want:
                 batch = []
                 for token in tokens[len(players):min(want, len(players) + CONNECT_PER_S // 4)]:
+                    url = urls[len(players) % len(urls)]
                     p = Player(url, token, harness, random.Random(rng.getrandbits(64)))
                     players.append(p)
                     batch.append(p)
@@ -477,17 +522,23 @@ async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, 
                     if isinstance(g, BaseException):
                         harness.stats.error(f"connect:{type(g).__name__}")
                         continue
-                    tasks += [asyncio.create_task(p.reader()), asyncio.create_task(p.ticker()),
-                              asyncio.create_task(p.loop())]
+                    tasks += [asyncio.create_task(p.ticker()), asyncio.create_task(p.loop())]
                 await asyncio.sleep(0.25)
             await asyncio.sleep(warmup_s)
+            # The load client is Python too: a full collection of its thousands of sockets
+            # and tasks would stop its loop for a few hundred ms and show up as server
+            # latency. Collect now, then not during the window (a bounded 20-60 s).
+            gc.collect()
+            gc.disable()
             harness.stats = Stats()
-            cpu0, own0, t0 = server.cpu_s(), time.process_time(), time.monotonic()
+            cpu0 = [s.cpu_s() for s in servers]
+            own0, t0 = time.process_time(), time.monotonic()
             samples: list[int] = []
             for _ in range(int(step_s)):
                 await asyncio.sleep(1)
                 samples.append(harness.in_duel)
             elapsed = time.monotonic() - t0
+            gc.enable()
             s = harness.stats
             level = Level(
                 duels=duels, players=want, connected=sum(p.ws is not None for p in players),
@@ -496,9 +547,14 @@ async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, 
                 answer_p99_ms=pct(s.answer_rtt_ms, 0.99),
                 match_p50_ms=pct(s.match_ms, 0.5), match_p99_ms=pct(s.match_ms, 0.99),
                 duels_done=s.duels // 2, requests=len(s.rtt_ms),
-                server_cpu_pct=100 * (server.cpu_s() - cpu0) / elapsed,
+                server_cpu_pct=max(100 * (s.cpu_s() - c0) / elapsed
+                                   for s, c0 in zip(servers, cpu0, strict=True)),
+                servers_cpu_pct=sum(100 * (s.cpu_s() - c0) / elapsed
+                                    for s, c0 in zip(servers, cpu0, strict=True)),
                 client_cpu_pct=100 * (time.process_time() - own0) / elapsed,
-                open_files=server.open_files(), rss_mb=server.rss_mb(), errors=dict(s.errors),
+                open_files=max(s.open_files() for s in servers),
+                rss_mb=max(s.rss_mb() for s in servers), errors=dict(s.errors),
+                moves=harness.moves,
             )
             results.append(level)
             print(f"[capacity] {level}", flush=True)
@@ -506,6 +562,7 @@ async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, 
                 limit = why_not(level)
                 break
     finally:
+        gc.enable()
         # Wind down like players would: no new duels, leave the queue, finish the duel.
         harness.stop.set()
         await asyncio.gather(*(p.leave_queue() for p in players), return_exceptions=True)
@@ -515,6 +572,7 @@ async def ramp(url: str, tokens: list[str], levels: list[int], warmup_s: float, 
                 _, pending = await asyncio.wait(loops, timeout=20)
                 loops = list(pending)
             await asyncio.gather(*(p.leave_queue() for p in players), return_exceptions=True)
+        tasks += [p.reader_task for p in players if p.reader_task is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -539,25 +597,36 @@ def why_not(level: Level) -> str:
     return "; ".join(reasons) or "unknown"
 
 
-def report(levels: list[Level], limit: str, command: str) -> str:
+def report(levels: list[Level], limit: str, command: str, timing: str = "fast",
+           servers: int = 1) -> str:
+    def cpu_all(lv: Level) -> str:
+        return f" (all {lv.servers_cpu_pct:.0f}%, {lv.moves} moves)" if servers > 1 else ""
+
+    who = "one server process" if servers == 1 else f"{servers} server processes"
+    where = ("server pinned to CPU 0,\nload client pinned to CPU 1" if servers == 1 else
+             f"{servers} servers pinned to CPUs 0..{servers - 1} behind the room directory, "
+             "players spread over them\nand moving to their room's node; load client not pinned")
     best = max((lv.duels for lv in levels if lv.sustained), default=0)
     rows = "\n".join(
         f"| {lv.duels} | {lv.players} | {lv.in_duel_avg / 2:.0f} | {lv.rtt_p50_ms:.1f} "
         f"| {lv.rtt_p99_ms:.1f} | {lv.answer_p99_ms:.1f} | {lv.match_p50_ms:.1f} "
-        f"| {lv.match_p99_ms:.1f} | {lv.duels_done} | {lv.requests} | {lv.server_cpu_pct:.0f}% "
+        f"| {lv.match_p99_ms:.1f} | {lv.duels_done} | {lv.requests} "
+        f"| {lv.server_cpu_pct:.0f}%{cpu_all(lv)} "
         f"| {lv.client_cpu_pct:.0f}% | {lv.open_files} | {lv.rss_mb:.0f} "
         f"| {'yes' if lv.sustained else 'no'} |"
         for lv in levels
     )
     return (
-        f"### Capacity (`loadtest/capacity.py`)\n\n"
-        f"`{command}` — {dt.date.today().isoformat()}, {machine()}; server pinned to CPU 0,\n"
-        f"load client pinned to CPU 1; questions 1 s, every player sends one request a second.\n\n"
+        f"### Capacity, {timing} timing{'' if servers == 1 else f', {servers} servers'}"
+        f" (`loadtest/capacity.py`)\n\n"
+        f"`{command}` — {dt.date.today().isoformat()}, {machine()}; {where}; "
+        f"{TIMING_TEXT[timing]}; every player sends one request a second.\n\n"
         f"| target duels | players | seated duels (avg) | rtt p50 ms | rtt p99 ms "
         f"| answer p99 ms | join→match p50 ms | join→match p99 ms | duels done | requests "
-        f"| server CPU | client CPU | server open files | server RSS MB | p99 < 100 ms |\n"
+        f"| server CPU{' (busiest)' if servers > 1 else ''} | client CPU "
+        f"| server open files | server RSS MB | p99 < 100 ms |\n"
         f"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\n"
-        f"Most concurrent duels sustained by one server process with p99 < 100 ms: "
+        f"Most concurrent duels sustained by {who} with p99 < 100 ms: "
         f"**{best}**. Stopped by: {limit}.\n"
     )
 
@@ -568,12 +637,19 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--step-s", type=float, default=20.0)
     parser.add_argument("--max-s", type=float, default=900.0, help="bound of the whole ramp")
+    parser.add_argument("--timing", choices=sorted(TIMINGS), default="fast",
+                        help="quiz timing: fast (1 s questions) or the product's default")
+    parser.add_argument("--servers", type=int, default=1, choices=(1, 2),
+                        help="server processes behind the room directory (2: one per CPU)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    if not 1 <= args.step_s <= 120:
+        parser.error("--step-s is 1..120 (the load client does not collect garbage meanwhile)")
     levels = sorted({int(x) for x in args.levels.split(",")})
     if not levels or levels[0] < 1 or 2 * levels[-1] > MAX_PLAYERS:
         parser.error(f"levels must be 1..{MAX_PLAYERS // 2} duels")
-    pin_to(1)
+    if args.servers == 1:
+        pin_to(1)  # with two servers (one per CPU) the load client is left to the scheduler
     raise_open_files()
     import uvloop
 
@@ -582,50 +658,61 @@ def main() -> int:
             services() as (db, redis):
         tmp = Path(tmp_name)
         port = free_port()
-        env = server_env(db, redis, tmp / "data", f"mpcap{uuid.uuid4().hex[:6]}", port)
+        env = server_env(db, redis, tmp / "data", f"mpcap{uuid.uuid4().hex[:6]}", port,
+                         args.timing)
         (tmp / "data").mkdir()
         print(f"[capacity] creating {2 * levels[-1]} players", flush=True)
         tokens = make_players(env, 2 * levels[-1], tmp)
-        log = tmp / "server.log"
-        proc = start_server(env, log)
+        ports = [port, *(free_port() for _ in range(args.servers - 1))]
+        procs: list[subprocess.Popen[bytes]] = []
+        logs = [tmp / f"server-{k}.log" for k in range(args.servers)]
         try:
-            serve.wait_ready(port, proc)
+            for k, (p, log) in enumerate(zip(ports, logs, strict=True)):
+                procs.append(start_server(dict(env, MATCHPOT_PORT=str(p)), log,
+                                          cpu=k % (os.cpu_count() or 1)))
+            for p, proc in zip(ports, procs, strict=True):
+                serve.wait_ready(p, proc)
             results, limit = uvloop.run(ramp(
-                f"ws://127.0.0.1:{port}/ws", tokens, levels, args.warmup_s, args.step_s,
-                ProcStat(proc.pid), args.max_s))
+                [f"ws://127.0.0.1:{p}/ws" for p in ports], tokens, levels, args.warmup_s,
+                args.step_s, [ProcStat(proc.pid) for proc in procs], args.max_s))
         finally:
-            serve.stop(proc)
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            if proc.returncode not in (0, -signal.SIGTERM):
-                print("\n".join(tail))
+            for proc, log in zip(procs, logs, strict=False):
+                serve.stop(proc)
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                if proc.returncode not in (0, -signal.SIGTERM):
+                    print("\n".join(tail))
         books = check_books(db, 60)
-    text = report(results, limit, command)
+    text = report(results, limit, command, args.timing, args.servers)
     verdict = "ok" if books == 0 else "FAILED"
     text += f"\nBooks after the run (`benchmarks/check_books.py`): {verdict}.\n"
     print(text)
     if args.write:
-        replace_live_duels(capacity=text)
+        replace_live_duels(capacity=text, timing=args.timing, servers=args.servers)
     return 0 if books == 0 else 1
 
 
-def replace_live_duels(*, capacity: str | None = None, echo: str | None = None,
-                       locust: str | None = None, findings: str | None = None) -> None:
+def replace_live_duels(*, capacity: str | None = None, timing: str = "fast", servers: int = 1,
+                       echo: str | None = None, locust: str | None = None,
+                       findings: str | None = None) -> None:
     """Rewrite the "## Live duels" section, keeping the sub-parts this run did not measure."""
     text = DOC.read_text() if DOC.exists() else ""
     m = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     old = m.group(1) if m else ""
+    order = (*(f"Capacity, {t} timing{s}" for t in sorted(TIMINGS, reverse=True)
+               for s in ("", ", 2 servers")),
+             "Echo ceiling", "Locust", "Findings")
     parts: dict[str, str] = {}
-    for name in ("Capacity", "Echo ceiling", "Locust", "Findings"):
-        pm = re.search(rf"^### {name}.*?(?=^### |\Z)", old, re.S | re.M)
+    for name in order:
+        pm = re.search(rf"^### {re.escape(name)}(?= \(|\n).*?(?=^### |\Z)", old, re.S | re.M)
         if pm:
             parts[name] = pm.group(0).strip()
-    for name, new in (("Capacity", capacity), ("Echo ceiling", echo), ("Locust", locust),
-                      ("Findings", findings)):
+    capacity_name = f"Capacity, {timing} timing" + ("" if servers == 1 else f", {servers} servers")
+    for name, new in ((capacity_name, capacity), ("Echo ceiling", echo),
+                      ("Locust", locust), ("Findings", findings)):
         if new is not None:
             parts[name] = new.strip()
     intro = ("Live quiz duels over websockets against one server process "
              "(commands under `loadtest/`, see loadtest/README.md).")
-    order = ("Capacity", "Echo ceiling", "Locust", "Findings")
     body = "\n\n".join([intro, *(parts[n] for n in order if n in parts)])
     replace_section(f"{SECTION}\n\n{body.strip()}", SECTION, DOC)
 

@@ -20,6 +20,7 @@ from matchmaking.keys import Keys, QueueKeys, QueueSpec
 from matchmaking.matchmaker import Matchmaker
 from matchmaking.types import (
     Clock,
+    HoldBatchInspector,
     HoldInspector,
     HoldState,
     Match,
@@ -35,6 +36,7 @@ __all__ = [
     "AlreadyQueued",
     "Clock",
     "GameNotOffered",
+    "HoldBatchInspector",
     "HoldInspector",
     "HoldRefused",
     "HoldState",

@@ -38,6 +38,7 @@ from matchmaking.errors import (
 from matchmaking.keys import Keys, QueueKeys, QueueSpec
 from matchmaking.types import (
     Clock,
+    HoldBatchInspector,
     HoldInspector,
     Match,
     MatchHandler,
@@ -52,7 +53,9 @@ log = logging.getLogger(__name__)
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PAIRS_PER_CALL = 100  # pairings one script call may make: bounds how long Redis is busy
+FIRST_PAIRS = 4  # what a call asks for at first; doubled while calls fill it
 MAX_BATCH = 10_000
+MATCH_HANDLERS_AT_ONCE = 32  # match handlers of one round run concurrently, this many at most
 # Joins abandoned while Redis was unreachable, remembered so their claim and any ticket that
 # landed after all are cleaned up once Redis answers again; past this many, the oldest are
 # left to the claim's grace period and the pairing's hold check.
@@ -146,9 +149,14 @@ class Matchmaker:
         self._resolve = redis.register_script(scripts.RESOLVE)
         self._unpair = redis.register_script(scripts.UNPAIR)
         self._inspect = money if isinstance(money, HoldInspector) else None
+        self._inspect_many = money if isinstance(money, HoldBatchInspector) else None
         # user id -> (queue, ticket, hold or None) of joins abandoned while Redis was down
         self._unsettled: OrderedDict[str, tuple[QueueSpec, str, str | None]] = OrderedDict()
         self._throttle = _Throttle()
+        # Pairings the next PAIR call asks room ids and seat tokens for: each costs a uuid and
+        # two secure tokens made up front, so a loop woken by every join asks for what the
+        # last calls found (doubling while calls fill it), not for a hundred each time.
+        self._pairs_hint = FIRST_PAIRS
 
     # ----------------------------------------------------------------- joining
 
@@ -180,8 +188,7 @@ class Matchmaker:
         ticket_id = self._new_id()
         try:
             await self._settle_unsettled(user_id)
-            await self._claim(user_id, ticket_id, spec, now)
-            avoid = await self._avoid_snapshot(user_id, now)
+            avoid = await self._claim_with_snapshot(user_id, ticket_id, spec, now)
         except REDIS_DOWN as exc:
             await self._forget_claim(user_id, ticket_id, spec)  # the SET may have landed
             raise ServiceUnavailable(UNAVAILABLE_MSG) from exc
@@ -293,10 +300,39 @@ class Matchmaker:
             log.info("abandoned join settled: ticket %s was %s", ticket_id, state)
         return len(todo)
 
+    async def _claim_with_snapshot(
+        self, user_id: str, ticket_id: str, spec: QueueSpec, now: int
+    ) -> str:
+        """`_claim`, then `_avoid_snapshot`; in the usual case (no claim yet) one round trip.
+
+        The claim's SET NX and the read of recent opponents go in one pipeline; only when
+        the SET finds a claim does the join take the careful path (`_claim` looks at the
+        claim it found) and read the snapshot again afterwards.
+        """
+        if self.config.avoid_recent_s == 0:
+            await self._claim(user_id, ticket_id, spec, now)
+            return ""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.keys.user(user_id), self._claim_value(ticket_id, spec, now), nx=True,
+                     px=self._claim_ttl_ms())
+            pipe.zrangebyscore(self.keys.recent(user_id), f"({now}", "+inf",
+                               start=0, num=self.config.max_recent, withscores=True)
+            claimed, rows = await pipe.execute()
+        if not claimed:
+            await self._claim(user_id, ticket_id, spec, now)
+            return await self._avoid_snapshot(user_id, now)
+        return _avoid_text(rows)
+
+    def _claim_value(self, ticket_id: str, spec: QueueSpec, now: int) -> str:
+        return json.dumps({"ticket": ticket_id, "queue": spec.tag, "created_ms": now})
+
+    def _claim_ttl_ms(self) -> int:
+        return (self.config.hold_timeout_s + self.config.lease_s) * 1000
+
     async def _claim(self, user_id: str, ticket_id: str, spec: QueueSpec, now: int) -> None:
         key = self.keys.user(user_id)
-        claim = json.dumps({"ticket": ticket_id, "queue": spec.tag, "created_ms": now})
-        ttl_ms = (self.config.hold_timeout_s + self.config.lease_s) * 1000
+        claim = self._claim_value(ticket_id, spec, now)
+        ttl_ms = self._claim_ttl_ms()
         for _ in range(2):
             if await self._redis.set(key, claim, nx=True, px=ttl_ms):
                 return
@@ -343,7 +379,7 @@ class Matchmaker:
             self.keys.recent(user_id), f"({now}", "+inf",
             start=0, num=self.config.max_recent, withscores=True,
         )
-        return ",".join(f"{_text(uid)}={int(until)}" for uid, until in rows)
+        return _avoid_text(rows)
 
     async def ticket_of(self, user_id: str) -> Ticket | None:
         """The player's waiting ticket, if any."""
@@ -409,8 +445,9 @@ class Matchmaker:
         made: list[Match] = []
         position = 0
         max_calls = cfg.max_queue_len // cfg.scan_tickets + limit // PAIRS_PER_CALL + 2
+        max_calls += PAIRS_PER_CALL.bit_length()  # the doublings from FIRST_PAIRS
         for _ in range(max_calls):
-            want = min(limit - len(made), PAIRS_PER_CALL)
+            want = min(limit - len(made), PAIRS_PER_CALL, self._pairs_hint)
             fresh: list[str] = []
             for _ in range(want):
                 fresh += (self._new_id(), self._new_token(), self._new_token())
@@ -423,6 +460,8 @@ class Matchmaker:
             )
             position, remaining = int(reply[0]), int(reply[1])
             records = [json.loads(r) for r in reply[2:]]
+            self._pairs_hint = (min(PAIRS_PER_CALL, 2 * want) if len(records) >= want
+                                else max(FIRST_PAIRS, 2 * len(records)))
             made.extend(await self._deliver(spec, qk, records, now, redelivery=False))
             if len(made) >= limit or position >= remaining:
                 break
@@ -441,17 +480,21 @@ class Matchmaker:
             return []
         cfg = self.config
         matches: list[Match] = []
+        pairs = [(_ticket(r["a"], spec), _ticket(r["b"], spec)) for r in records]
+        try:  # one read for every hold of the round
+            live_all = await self._holds_live([t for pair in pairs for t in pair])
+        except Exception as exc:  # the ledger is down: redelivered after the lease
+            self._throttle.warn("pairing_hold_check_failed", exc)
+            return []
         pipe = self._redis.pipeline(transaction=False)
-        for record in records:
-            a, b = _ticket(record["a"], spec), _ticket(record["b"], spec)
+        for k, (record, (a, b)) in enumerate(zip(records, pairs, strict=True)):
             room_id = record["room"]
-            try:
-                live = await self._holds_live((a, b))
-                if not all(live):
+            live = live_all[2 * k : 2 * k + 2]
+            if not all(live):
+                try:
                     await self._cancel_pairing(qk, room_id, (a, b), live)
-                    continue
-            except Exception as exc:  # the ledger is down: redelivered after the lease
-                self._throttle.warn("pairing_hold_check_failed", exc)
+                except Exception as exc:  # redelivered after the lease, checked again then
+                    self._throttle.warn("pairing_cancel_failed", exc)
                 continue
             node_url = self.node_url if self._placer is None else await self._placer(spec, room_id)
             if redelivery:
@@ -479,20 +522,35 @@ class Matchmaker:
             matches.append(Match(room_id, spec, (a, b), (seats[0], seats[1]), created_ms))
         if len(pipe):
             await pipe.execute()
-        delivered: list[str] = []
-        for match in matches:
-            try:
-                if self._on_match is not None:
+        # The handlers of one round run side by side (bounded): each waits on Redis and
+        # Postgres, and one after the other they made the last pairing of a round of a
+        # hundred wait for all the others.
+        gate = asyncio.Semaphore(MATCH_HANDLERS_AT_ONCE)
+
+        async def hand_over(match: Match) -> bool:
+            if self._on_match is None:
+                return True
+            async with gate:
+                try:
                     await self._on_match(match)
-            except Exception:
-                log.exception("match handler failed, redelivered later: %s", match.room_id)
-                continue
-            delivered.append(match.room_id)
+                except Exception:
+                    log.exception("match handler failed, redelivered later: %s", match.room_id)
+                    return False
+            return True
+
+        handed = await asyncio.gather(*(hand_over(m) for m in matches))
+        delivered = [m.room_id for m, ok in zip(matches, handed, strict=True) if ok]
         await self._ack(qk.pending, "p", qk, delivered)
         return matches
 
     async def _holds_live(self, tickets: Sequence[Ticket]) -> list[bool]:
         """Whether each ticket's hold is still held (all True without a HoldInspector)."""
+        if not tickets:
+            return []
+        if self._inspect_many is not None:
+            states = await self._inspect_many.hold_states([(t.id, t.hold_id) for t in tickets])
+            assert len(states) == len(tickets), "one state per hold"
+            return [s == "held" for s in states]
         if self._inspect is None:
             return [True] * len(tickets)
         inspect = self._inspect
@@ -655,6 +713,11 @@ def _ticket(fields: dict[str, Any], spec: QueueSpec) -> Ticket:
         rating=int(fields["rating"]), created_ms=int(fields["created_ms"]),
         node=str(fields.get("node", "")), hold_id=str(fields["hold_id"]),
     )
+
+
+def _avoid_text(rows: Iterable[Any]) -> str:
+    """Recent opponents as the ticket carries them: `user=until_ms,...`."""
+    return ",".join(f"{_text(uid)}={int(until)}" for uid, until in rows)
 
 
 def _seat_json(seat: SeatReservation) -> dict[str, Any]:

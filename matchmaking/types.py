@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -101,6 +101,20 @@ class HoldInspector(Protocol):
 
     async def hold_state(self, ticket_id: str, hold_id: str) -> HoldState:
         """The hold's state now; a read, never a change."""
+        ...
+
+
+@runtime_checkable
+class HoldBatchInspector(Protocol):
+    """Optional StakeHolder capability: the states of many holds in one read.
+
+    A pairing round checks both holds of every pairing it made; one read for the whole
+    round instead of one (or three) per ticket keeps `match_found` prompt when a round
+    pairs a hundred tickets at once.
+    """
+
+    async def hold_states(self, holds: Sequence[tuple[str, str]]) -> list[HoldState]:
+        """The state of each (ticket_id, hold_id), in order; a read, never a change."""
         ...
 
 

@@ -467,7 +467,8 @@ class Room:
             log.exception("room_dispose_failed", room=self.room_id)
         if self._observer is not None:
             try:
-                await asyncio.wait_for(self._observer.room_closed(self.room_id), OBSERVER_TIMEOUT_S)
+                async with asyncio.timeout(OBSERVER_TIMEOUT_S):  # no task per call, unlike wait_for
+                    await self._observer.room_closed(self.room_id)
             except Exception:
                 log.warning("room_directory_remove_failed", room=self.room_id, exc_info=True)
         while not self._queue.empty():
@@ -627,10 +628,8 @@ class Room:
         self._dirty = False
         self._last_flush_ms = self.clock.now_ms()
         try:
-            await asyncio.wait_for(
-                self._observer.room_updated(self.info(), self.game.snapshot(None)),
-                OBSERVER_TIMEOUT_S,
-            )
+            async with asyncio.timeout(OBSERVER_TIMEOUT_S):  # no task per call, unlike wait_for
+                await self._observer.room_updated(self.info(), self.game.snapshot(None))
         except Exception:
             log.warning("room_directory_update_failed", room=self.room_id, exc_info=True)
 

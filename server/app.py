@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -115,19 +115,28 @@ def make_redis(settings: Settings, url: str) -> Redis:
     backoff, `redis_retries` times: so every command this project sends must be safe to
     repeat (matchmaking's scripts are written to be; docs/matchmaking.md, "Failure cases").
     Socket timeouts bound each attempt, so the whole wait is bounded too.
+
+    When all `redis_max_connections` are in use (a burst of commands while Redis is slow
+    to answer), a command waits for one to come back, at most `redis_socket_timeout_s`,
+    instead of failing at once with "Too many connections"; after that wait it fails
+    like an unreachable Redis.
     """
     retry = Retry(
         ExponentialWithJitterBackoff(base=settings.redis_retry_base_s,
                                      cap=settings.redis_retry_cap_s),
         settings.redis_retries,
     )
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url, decode_responses=False, max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout_s,
         socket_timeout=settings.redis_socket_timeout_s,
         socket_connect_timeout=settings.redis_connect_timeout_s, socket_keepalive=True,
         health_check_interval=settings.redis_health_check_interval_s, retry=retry,
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    client = Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # aclose() closes the pool, as from_url's does
+    return client
 
 
 async def build_state(

@@ -32,3 +32,7 @@ WALLET_EVENTS = Counter(
     "matchpot_wallet_events_total", "Deposit and withdrawal requests and decisions",
     ["kind", "event"],
 )
+GC_PAUSE = Histogram(
+    "matchpot_gc_pause_seconds", "Cyclic garbage collection pauses by generation", ["generation"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+)

@@ -35,6 +35,26 @@ class _CloseMarker:
 _CLOSE: Final = _CloseMarker()
 
 
+class _LastEncoded:
+    """The frame most recently encoded by any connection's `send`, and its payload.
+
+    A room publishes one frame object to every seat and spectator in a row; each of
+    them encodes it the same way, so the second and later ones reuse the first's
+    payload. Only the very same object in the same codec matches, and it is held
+    here, so its id cannot be reused meanwhile.
+    """
+
+    __slots__ = ("codec", "frame", "payload")
+
+    def __init__(self) -> None:
+        self.frame: Mapping[str, Any] | None = None
+        self.codec: Codec | None = None
+        self.payload: Payload = b""
+
+
+_LAST = _LastEncoded()
+
+
 class Connection:
     """What a handler sees: who is connected (`user_id`), which socket (`conn_id`), `send()`."""
 
@@ -105,9 +125,20 @@ class Connection:
     # -- sending -------------------------------------------------------------------------
 
     def send(self, frame: Mapping[str, Any]) -> None:
-        """Queue `frame` for this socket in its codec; never blocks."""
-        if self._closing is None:
-            self.send_payload(encode(frame, self.codec))
+        """Queue `frame` for this socket in its codec; never blocks.
+
+        A frame handed to `send` is not changed afterwards (the room runtime builds a new
+        one per publish): a broadcast is encoded once for all its receivers.
+        """
+        if self._closing is not None:
+            return
+        last = _LAST
+        if last.frame is frame and last.codec == self.codec:
+            payload = last.payload
+        else:
+            payload = encode(frame, self.codec)
+            last.frame, last.codec, last.payload = frame, self.codec, payload
+        self.send_payload(payload)
 
     def send_payload(self, payload: Payload) -> None:
         """Queue an already encoded frame (fan-out encodes once per codec)."""

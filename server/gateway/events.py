@@ -47,6 +47,18 @@ async def publish_to_user(state: AppState, user_id: str, frame: dict[str, Any]) 
     await state.redis.publish(channel, pack_frame(frame))
 
 
+async def publish_to_users(state: AppState, frames: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """`publish_to_user` for several (user_id, frame) in one Redis round trip."""
+    if not frames:
+        return
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for user_id, frame in frames:
+            assert isinstance(frame.get("t"), str), "a frame needs a type"
+            pipe.publish(keys.user_channel(state.settings.redis_prefix, user_id),
+                         pack_frame(frame))
+        await pipe.execute()
+
+
 class LedgerCommitFanout:
     """The ledger's `on_commit`: publish `balance_changed` for every player a commit touched."""
 

@@ -64,6 +64,16 @@ CLOSE_TRY_AGAIN: Final = 1013
 
 HUB: Slot[Hub] = Slot("gateway_hub", Hub)
 
+_FRAMES_IN: dict[str, Any] = {}  # handled frame type -> its counter (labels() costs a lock)
+
+
+def _count_in(t: str) -> None:
+    """Count a handled frame; its type is a registered one, so the cache stays small."""
+    counter = _FRAMES_IN.get(t)
+    if counter is None:
+        counter = _FRAMES_IN[t] = metrics.WS_FRAMES_IN.labels(t=t)
+    counter.inc()
+
 
 def hub_of(state: AppState) -> Hub:
     hub = state.need(HUB)
@@ -346,7 +356,7 @@ async def _dispatch(conn: Connection, payload: Payload, strikes: TokenBucket) ->
         frames_in.labels(t="unknown").inc()
         _strike(conn, strikes, codec, "unknown_type", f"Unknown message type {t!r}.", rid)
         return
-    frames_in.labels(t=t).inc()
+    _count_in(t)
     try:
         reply = await handler(conn, value)
     except Exception as exc:

@@ -73,7 +73,9 @@ async def served(
     s = Served(port, proc)
     pump = asyncio.create_task(s.pump())
     try:
-        await s.wait_for_line("Uvicorn running on", START_TIMEOUT_S)  # bound, not only started
+        # Logged once the socket listens; "Application startup complete" comes before the
+        # bind, and a connect right after it can be refused on a busy machine.
+        await s.wait_for_line("Uvicorn running on", START_TIMEOUT_S)
         yield s
     finally:
         with contextlib.suppress(ProcessLookupError):

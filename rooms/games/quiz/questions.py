@@ -7,13 +7,14 @@ what either player saw in their last N duels, remembered per player in Redis.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
@@ -135,8 +136,50 @@ class SeenStore(Protocol):
     async def remember(self, user_ids: Sequence[str], question_ids: Sequence[str]) -> None: ...
 
 
+T = TypeVar("T")
+BATCH_CALLS = 200  # calls of many rooms answered by one Redis pipeline at most
+
+
+class _Shared(Generic[T]):
+    """Calls of many rooms made at the same moment, answered by one pipeline (group commit).
+
+    The first call is sent at once; calls made while a pipeline is in flight go
+    together in the next one. Each caller gets its own result or the pipeline's error.
+    """
+
+    def __init__(self, run: Callable[[list[Any]], Awaitable[list[T]]]) -> None:
+        self._run = run
+        self._waiting: list[tuple[Any, asyncio.Future[T]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def call(self, arg: Any) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((arg, fut))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            part, self._waiting = self._waiting[:BATCH_CALLS], self._waiting[BATCH_CALLS:]
+            try:
+                results = await self._run([arg for arg, _ in part])
+            except Exception as exc:
+                for _, fut in part:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(part, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+
 class RedisSeenStore:
-    """A bounded Redis list per player: the ids of their last `keep_duels` duels."""
+    """A bounded Redis list per player: the ids of their last `keep_duels` duels.
+
+    Rooms starting at the same moment share their reads and their writes (one
+    pipeline each), so a wave of new duels is not a wave of Redis round trips.
+    """
 
     def __init__(
         self, redis: Redis, prefix: str, *, keep_duels: int = 20, per_duel: int = 5,
@@ -147,21 +190,36 @@ class RedisSeenStore:
         self.prefix = prefix
         self.keep = keep_duels * per_duel
         self.ttl_s = ttl_s
+        self._reads: _Shared[set[str]] = _Shared(self._read_many)
+        self._writes: _Shared[None] = _Shared(self._write_many)
 
     async def recent(self, user_ids: Sequence[str]) -> set[str]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for uid in user_ids:
-                pipe.lrange(keys.seen_questions(self.prefix, uid), 0, self.keep - 1)
-            rows = await pipe.execute()
-        return {v.decode() if isinstance(v, bytes) else str(v) for row in rows for v in row}
+        return await self._reads.call(list(user_ids))
 
     async def remember(self, user_ids: Sequence[str], question_ids: Sequence[str]) -> None:
         if not question_ids:
             return
+        await self._writes.call((list(user_ids), list(question_ids)))
+
+    async def _read_many(self, calls: list[list[str]]) -> list[set[str]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_ids in calls:
+                for uid in user_ids:
+                    pipe.lrange(keys.seen_questions(self.prefix, uid), 0, self.keep - 1)
+            rows = iter(await pipe.execute())
+        return [
+            {v.decode() if isinstance(v, bytes) else str(v)
+             for _ in user_ids for v in next(rows)}
+            for user_ids in calls
+        ]
+
+    async def _write_many(self, calls: list[tuple[list[str], list[str]]]) -> list[None]:
         async with self.redis.pipeline(transaction=True) as pipe:
-            for uid in user_ids:
-                key = keys.seen_questions(self.prefix, uid)
-                pipe.lpush(key, *question_ids)
-                pipe.ltrim(key, 0, self.keep - 1)
-                pipe.expire(key, self.ttl_s)
+            for user_ids, question_ids in calls:
+                for uid in user_ids:
+                    key = keys.seen_questions(self.prefix, uid)
+                    pipe.lpush(key, *question_ids)
+                    pipe.ltrim(key, 0, self.keep - 1)
+                    pipe.expire(key, self.ttl_s)
             await pipe.execute()
+        return [None] * len(calls)

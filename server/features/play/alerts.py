@@ -11,15 +11,18 @@ ALERT_CHANNEL = "whatsapp"
 
 
 def duel_alerts(reqs: Sequence[TransferRequest]) -> list[OutboxMessage]:
-    """One `duel_result` alert per player of a settled (or refunded) duel.
+    """One `duel_result` alert per player of each settled (or refunded) duel in `reqs`.
 
     The settlement batch says everything: each player's stake is posted (played)
-    or voided (refunded), and a single transfer escrow -> user is the payout.
+    or voided (refunded), and a single transfer escrow -> user is the payout. A
+    batch may settle many rooms at once; each transfer names its room in `meta`.
     """
-    room_id: str | None = None
-    players: dict[str, dict[str, Any]] = {}
+    rooms: dict[str, dict[str, dict[str, Any]]] = {}
     for req in reqs:
-        room_id = room_id or req.meta.get("room_id")
+        room_id = req.meta.get("room_id")
+        if room_id is None:
+            continue
+        players = rooms.setdefault(room_id, {})
         if req.kind in (TransferKind.POST, TransferKind.VOID) and req.debit.startswith("user:"):
             uid = req.debit.removeprefix("user:")
             players.setdefault(uid, {"payout_minor": 0})
@@ -29,22 +32,22 @@ def duel_alerts(reqs: Sequence[TransferRequest]) -> list[OutboxMessage]:
             players.setdefault(uid, {"payout_minor": 0})
             players[uid]["payout_minor"] += req.amount_minor
             players[uid]["currency"] = req.currency
-    if room_id is None:
-        return []
     alerts = []
-    for uid, facts in sorted(players.items()):
-        if facts.get("refunded"):
-            result = "refunded"
-        elif facts["payout_minor"] > 0:
-            result = "won"
-        else:
-            result = "lost"
-        alerts.append(OutboxMessage(
-            id=transfer_id(room_id, "alert", uid), channel=ALERT_CHANNEL, recipient=uid,
-            kind="duel_result",
-            payload={"room_id": room_id, "result": result, "payout_minor": facts["payout_minor"],
-                     "currency": facts.get("currency")},
-        ))
+    for room_id, players in rooms.items():
+        for uid, facts in sorted(players.items()):
+            if facts.get("refunded"):
+                result = "refunded"
+            elif facts["payout_minor"] > 0:
+                result = "won"
+            else:
+                result = "lost"
+            alerts.append(OutboxMessage(
+                id=transfer_id(room_id, "alert", uid), channel=ALERT_CHANNEL, recipient=uid,
+                kind="duel_result",
+                payload={"room_id": room_id, "result": result,
+                         "payout_minor": facts["payout_minor"],
+                         "currency": facts.get("currency")},
+            ))
     return alerts
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ from matchmaking.keys import QueueSpec
 from matchmaking.types import HoldState, Match
 from rooms import registry
 from rooms.api import Outcome, Settled
-from rooms.directory import RoomDirectory
+from rooms.directory import BatchedDirectory, RoomDirectory
 from rooms.ledger_settlement import LedgerSettlement
 from rooms.manager import ManagerLimits, RoomManager
 from rooms.registry import GameKind, GameServices, GameSettings
@@ -37,13 +38,14 @@ from server import metrics
 from server.features.play import reaper
 from server.features.play.alerts import ALERT_CHANNEL, AlertingLedger
 from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
-from server.gateway.events import publish_to_user
+from server.gateway.events import publish_to_user, publish_to_users
 from server.limits.service import check_stake
 from server.state import AppState, Slot
 
 log = structlog.get_logger(__name__)
 
-MAX_BACKGROUND = 1_000
+MAX_PENDING_ALERTS = 20_000
+ALERT_BATCH = 500
 NAME_CACHE_MAX = 50_000
 
 
@@ -68,6 +70,9 @@ class NotifyingStakes:
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
         await self._inner.release(ticket_id, hold_id)
+
+    async def hold_states(self, holds: Sequence[tuple[str, str]]) -> list[HoldState]:
+        return await self._inner.hold_states(holds)
 
     async def hold_state(self, ticket_id: str, hold_id: str) -> HoldState:
         return await self._inner.hold_state(ticket_id, hold_id)
@@ -156,6 +161,10 @@ class PlayService:
             factories[kind.name] = kind.make_factory(settings, services)
         assert self.kinds, "at least one room kind is enabled (MATCHPOT_GAMES)"
         self.directory = RoomDirectory(state.redis, s.redis_prefix)
+        # Rooms report through one writer that shares pipelines among them (reads go to
+        # `directory`); a room's entry lands within the writer's interval (50 ms).
+        self.directory_writer = BatchedDirectory(self.directory)
+        self.records = reaper.RoomRecords(state)  # failover records of this node's rooms
         self.settlement = LedgerSettlement(AlertingLedger(state.ledger), state.pool)
         # A kind whose outcome moves more than money (ratings, a match row) settles through
         # its own Settler, registered by its feature; every other kind through the ledger's.
@@ -165,13 +174,14 @@ class PlayService:
             limits=ManagerLimits(max_rooms=s.rooms_max, max_seats=s.seats_max),
             room_config=RoomConfig(grace_ms=s.room_grace_ms,
                                    snapshots_per_s=s.room_snapshots_per_s),
-            observer=self.directory, settler=_KindSettler(self),
+            observer=self.directory_writer, settler=_KindSettler(self),
         )
         self._stop = asyncio.Event()
         # conn_id -> room ids that connection sits or watches in, for disconnects.
         self.conn_rooms: dict[str, set[str]] = {}
         self._watched: set[str] = set()
-        self._background: set[asyncio.Task[None]] = set()
+        self._alerts: list[OutboxMessage] = []  # match_found alerts not yet in the outbox
+        self._alert_writer: asyncio.Task[None] | None = None
         self._names: dict[str, str] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self.local_players: dict[str, LocalPlayer] = {}
@@ -215,7 +225,7 @@ class PlayService:
             for t in match.tickets
         )
         if self.rooms.find(match.room_id) is None:
-            await reaper.remember(self.state, match.room_id, game, seats, match.created_ms)
+            await self.records.remember(match.room_id, game, seats, match.created_ms)
         room = self.rooms.create(MatchSpec(match.room_id, game, seats))
         if room.room_id not in self._watched:
             self._watched.add(room.room_id)
@@ -242,8 +252,8 @@ class PlayService:
                              "display_name": names.get(theirs.user_id, "player")},
             }))
         await self._remember_seats(frames, match.created_ms)
-        await asyncio.gather(*(publish_to_user(self.state, uid, f) for uid, f in frames))
-        await self._in_background(self._alert_match_found(match))
+        await publish_to_users(self.state, frames)
+        self._alert_match_found(match)
 
     async def _remember_seats(self, frames: list[tuple[str, dict[str, Any]]], at_ms: int) -> None:
         """Each player's live room, so a reloaded app finds it (features/play/mine.py)."""
@@ -260,19 +270,17 @@ class PlayService:
             except Exception:  # a courtesy for reloads: the match stands without it
                 log.warning("my_room_not_recorded", room_id=f["room_id"], exc_info=True)
 
-    async def _in_background(self, coro: Any) -> None:
-        """Run work the pairing loop need not wait for; past the bound, wait for it after all."""
-        if len(self._background) >= MAX_BACKGROUND:
-            await coro
-            return
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def _alert_match_found(self, match: Match) -> None:
+        """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window).
 
-    async def _alert_match_found(self, match: Match) -> None:
-        """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window)."""
+        Written off the pairing path: the alerts of every match of the moment go to the
+        outbox together in one statement (`_write_alerts`).
+        """
         humans = [t.user_id for t in match.tickets if t.user_id not in self.local_players]
-        messages = [
+        if len(self._alerts) + len(humans) > MAX_PENDING_ALERTS:
+            log.warning("match_found_alert_dropped", room_id=match.room_id)
+            return  # a courtesy: the websocket told them
+        self._alerts.extend(
             OutboxMessage(
                 id=transfer_id(match.room_id, "match_found", uid), channel=ALERT_CHANNEL,
                 recipient=uid, kind="match_found",
@@ -281,18 +289,26 @@ class PlayService:
                          "currency": match.queue.currency},
             )
             for uid in humans
-        ]
-        try:
-            async with self.state.pool.acquire() as conn, conn.transaction():
-                await outbox.enqueue(conn, messages)
-        except Exception:  # an alert is a courtesy: the match stands, the websocket told them
-            log.exception("match_found_alert_failed", room_id=match.room_id)
+        )
+        if self._alert_writer is None or self._alert_writer.done():
+            self._alert_writer = asyncio.create_task(self._write_alerts(),
+                                                     name="match-found-alerts")
+
+    async def _write_alerts(self) -> None:
+        """Until none are left: the pending alerts, ALERT_BATCH per outbox statement."""
+        await asyncio.sleep(0)  # let the other handlers of this pairing round add theirs
+        while self._alerts:
+            messages, self._alerts = self._alerts[:ALERT_BATCH], self._alerts[ALERT_BATCH:]
+            try:
+                async with self.state.pool.acquire() as conn:
+                    await outbox.enqueue(conn, messages)  # one statement: all or none
+            except Exception:  # an alert is a courtesy: the match stands, the socket told them
+                log.exception("match_found_alert_failed", alerts=len(messages))
 
     async def _forget_when_closed(self, room: Room) -> None:
         await room.wait_closed()
         self._watched.discard(room.room_id)
-        with contextlib.suppress(Exception):
-            await reaper.forget(self.state, room.room_id)
+        self.records.forget(room.room_id)
 
     async def _display_names(self, user_ids: list[str]) -> dict[str, str]:
         """Names for `match_found`, from a bounded in-process cache in front of Postgres."""
@@ -338,6 +354,11 @@ class PlayService:
         """Stop pairing, let live rooms finish within the bound, abort (void) the rest."""
         self._stop.set()
         report = await self.rooms.drain(self.state.settings.drain_timeout_s)
+        await self.directory_writer.aclose()
+        await self.records.aclose()
+        if self._alert_writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._alert_writer, 5)
         with contextlib.suppress(Exception):
             await self.directory.remove_node(self.state.settings.node_id)
         log.info("rooms_drained", finished=report.finished, aborted=report.aborted)

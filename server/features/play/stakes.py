@@ -8,6 +8,8 @@ moving money twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import structlog
 
@@ -86,6 +88,27 @@ class LedgerStakes:
         if await self._ledger.get_transfer(transfer_id(hold.id, "expire")) is not None:
             return "expired"
         return "settled"
+
+    async def hold_states(self, holds: Sequence[tuple[str, str]]) -> list[HoldState]:
+        """`hold_state` of many (ticket_id, hold_id) at once (matchmaking.HoldBatchInspector).
+
+        One read answers every hold still held, which is all of them in a healthy round;
+        a hold found resolved is asked about alone, to tell voided from expired or settled.
+        """
+        found = {t.id: t for t in await self._ledger.get_transfers(
+            [uuid.UUID(h) for _, h in holds])}
+        now = datetime.now(UTC)
+        states: list[HoldState] = []
+        for ticket_id, hold_id in holds:
+            hold = found.get(uuid.UUID(hold_id))
+            if hold is None:
+                states.append("missing")
+            elif not hold.resolved:
+                expired = hold.expires_at is not None and hold.expires_at <= now
+                states.append("expired" if expired else "held")
+            else:
+                states.append(await self.hold_state(ticket_id, hold_id))
+        return states
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
         """Give the stake back. A hold the sweeper already voided needs nothing more."""
