@@ -142,8 +142,7 @@ class PoolsService:
             try:
                 return await self._draw_locked(conn, week)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1, $2)",
-                                   DRAW_LOCK, week_key(week.id))
+                await _unlock(conn, week)
 
     async def _draw_locked(self, conn: Conn, week: Week) -> bool:
         st = await conn.fetchval("SELECT state FROM pool_weeks WHERE id = $1", week.id)
@@ -357,8 +356,7 @@ class PoolsService:
             try:
                 return await self._finalize_locked(conn, week, force)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1, $2)",
-                                   DRAW_LOCK, week_key(week.id))
+                await _unlock(conn, week)
 
     async def _finalize_locked(self, conn: Conn, week: Week, force: bool) -> bool:
         async with conn.transaction():
@@ -495,3 +493,14 @@ def prize_json(r: asyncpg.Record) -> dict[str, Any]:
 def selection_of(row: asyncpg.Record) -> Selection:
     return Selection(Market(row["market"]), Side(row["side"]), row["line_tenths"],
                      row["three_way"])
+
+
+async def _unlock(conn: Conn, week: Week) -> None:
+    """Release the week's session lock. Pooled connections go back without a reset query,
+    so a connection whose unlock did not run (cancelled, broken) is closed, never reused
+    with the lock still held."""
+    try:
+        await conn.execute("SELECT pg_advisory_unlock($1, $2)", DRAW_LOCK, week_key(week.id))
+    except BaseException:
+        conn.terminate()
+        raise
