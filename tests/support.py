@@ -219,3 +219,16 @@ class ServerProcess:
             self.proc.wait(40)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+async def house_gain(pool: Any, meta_key: str, meta_value: str) -> int:
+    """The house's net gain from the posted transfers whose meta has `meta_key: meta_value`
+    (a room's rake, a ticket's bonus). Tests read their own part: the house's total also
+    moves with the background work of the session's other live servers."""
+    return int(await pool.fetchval(
+        "SELECT coalesce(sum(CASE WHEN c.owner = 'house' THEN t.amount_minor"
+        " ELSE -t.amount_minor END), 0)"
+        " FROM transfers t JOIN accounts d ON d.id = t.debit_account_id"
+        " JOIN accounts c ON c.id = t.credit_account_id"
+        " WHERE t.kind IN ('single', 'post') AND 'house' IN (d.owner, c.owner)"
+        " AND t.meta->>$1 = $2", meta_key, meta_value))

@@ -24,6 +24,7 @@ from tests.rooms.helpers import (
     make_duel,
     posted,
 )
+from tests.support import house_gain
 
 ALL_RIGHT = [(True, 1_000)] * 5
 
@@ -36,7 +37,6 @@ async def duel(ledger: Any, pool: Any, redis: Any, settings: Any) -> Duel:
 async def test_happy_path_pays_the_winner_pot_minus_rake_and_records_history(
     duel: Duel, ledger: Any, pool: Any, redis: Any, settings: Any
 ) -> None:
-    house_before = await posted(ledger, "house")
     escrow_before = await posted(ledger, "escrow:quiz")
     await duel.join_both()
     assert duel.ra.of("quiz_start")[0]["question_ms"] == [3_000] * 5
@@ -52,7 +52,7 @@ async def test_happy_path_pays_the_winner_pot_minus_rake_and_records_history(
     assert await posted(ledger, f"user:{duel.a}") == 80_000
     assert await posted(ledger, f"user:{duel.b}") == 0
     assert await available(ledger, f"user:{duel.b}") == 0
-    assert await posted(ledger, "house") - house_before == 20_000
+    assert await house_gain(pool, "room_id", duel.room.room_id) == 20_000
     assert await posted(ledger, "escrow:quiz") == escrow_before
 
     questions = duel.ra.of("quiz_question")
@@ -124,8 +124,7 @@ async def test_an_unanswered_question_counts_its_whole_window_in_the_time_tiebre
     assert result["winner"] == duel.b
 
 
-async def test_an_exact_tie_returns_both_stakes(duel: Duel, ledger: Any) -> None:
-    house_before = await posted(ledger, "house")
+async def test_an_exact_tie_returns_both_stakes(duel: Duel, ledger: Any, pool: Any) -> None:
     await duel.join_both()
     same = [(True, 700), (False, 900), (True, 400), (True, 2_000), (False, 100)]
     await duel.play({duel.a: same, duel.b: same})
@@ -135,7 +134,7 @@ async def test_an_exact_tie_returns_both_stakes(duel: Duel, ledger: Any) -> None
     for user in (duel.a, duel.b):
         assert await available(ledger, f"user:{user}") == 50_000
         assert (await ledger.balance(f"user:{user}", "KES")).pending_debits_minor == 0
-    assert await posted(ledger, "house") == house_before
+    assert await house_gain(pool, "room_id", duel.room.room_id) == 0
 
 
 async def test_bad_answers_are_refused_and_change_nothing(duel: Duel, redis: Any) -> None:
@@ -298,7 +297,8 @@ async def test_settling_twice_changes_nothing(duel: Duel, ledger: Any, pool: Any
     await duel.join_both()
     await duel.play({duel.a: ALL_RIGHT, duel.b: [None] * 5})
     await duel.room.wait_closed()
-    balances = [await posted(ledger, o) for o in (f"user:{duel.a}", f"user:{duel.b}", "house")]
+    balances = [await posted(ledger, o) for o in (f"user:{duel.a}", f"user:{duel.b}")]
+    rake = await house_gain(pool, "room_id", duel.room.room_id)
 
     spec = duel.room.spec
     again = await duel.settlement.settle(
@@ -310,7 +310,8 @@ async def test_settling_twice_changes_nothing(duel: Duel, ledger: Any, pool: Any
     assert other.winner == duel.a, "a settled room keeps its first outcome"
     voided = await duel.settlement.settle(spec, Outcome.refund_all(duel.holds, result="aborted"))
     assert voided.winner == duel.a and not voided.refunded
-    assert [await posted(ledger, o) for o in (f"user:{duel.a}", f"user:{duel.b}", "house")] == (
+    assert await house_gain(pool, "room_id", duel.room.room_id) == rake
+    assert [await posted(ledger, o) for o in (f"user:{duel.a}", f"user:{duel.b}")] == (
         balances)
     assert await pool.fetchval("SELECT count(*) FROM duels WHERE room_id = $1",
                                duel.room.room_id) == 1
@@ -329,7 +330,6 @@ async def test_a_crash_between_commit_and_announce_is_settled_again_with_the_sam
                 raise ConnectionResetError("lost the database after it committed")
             return result
 
-    house_before = await posted(ledger, "house")
     duel = await make_duel(ledger, pool, redis, settings.redis_prefix,
                            settlement=CrashAfterCommit(ledger, pool))
     await duel.join_both()
@@ -342,7 +342,7 @@ async def test_a_crash_between_commit_and_announce_is_settled_again_with_the_sam
     assert len(results) == 1 and results[0]["winner"] == duel.b
     assert results[0]["payout_minor"] == 80_000
     assert await posted(ledger, f"user:{duel.b}") == 80_000
-    assert await posted(ledger, "house") - house_before == 20_000
+    assert await house_gain(pool, "room_id", duel.room.room_id) == 20_000
 
 
 async def test_a_seat_that_never_joins_refunds_both(
