@@ -54,7 +54,10 @@ async def run(services: Services, data_dir: Path, bets: int, members: int,
     settings = Settings(data_dir=data_dir, database_url=services.database_url,
                         redis_url=services.redis_url, jwt_secret="bench-" + "x" * 40,
                         redis_prefix=f"benchpools{uuid.uuid4().hex[:6]}", log_level="WARNING",
-                        db_pool_max=8)
+                        db_pool_max=8,
+                        # The set-up inserts a million rows in single statements; the
+                        # server's 10 s statement bound is for requests, not for this.
+                        db_statement_timeout_ms=600_000, db_command_timeout_s=600.0)
     state = await build_state(settings, services)
     try:
         from rooms.clock import ManualClock
