@@ -6,7 +6,7 @@ and the HTTP `status`. The core packages keep their own typed errors (ledger,
 rooms, matchmaking know nothing of the edge); `describe()` turns any known
 error into a `Problem`, and each edge maps that in one place: the HTTP
 exception handlers below, the websocket gateway's dispatch, and the WhatsApp
-router's refusal text. A player never reads an account key or minor units.
+router's refusal text. A player never reads an account key or an amount in the ledger's units.
 """
 
 from __future__ import annotations

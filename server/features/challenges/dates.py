@@ -263,7 +263,7 @@ def parse_amount_units(token: str) -> int | None:
 
 
 def find_stake(text: str) -> tuple[int | None, str | None, str]:
-    """(stake in minor units, a problem sentence, the text without the stake)."""
+    """(stake_minor, a problem sentence, the text without the stake)."""
     for pattern in _STAKE_PATTERNS:
         matches = list(pattern.finditer(text.lower()))
         if not matches:

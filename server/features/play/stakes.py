@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import structlog
 
@@ -97,7 +96,7 @@ class LedgerStakes:
         """
         found = {t.id: t for t in await self._ledger.get_transfers(
             [uuid.UUID(h) for _, h in holds])}
-        now = datetime.now(UTC)
+        now = wall_now()  # hold expiry is the ledger's real time
         states: list[HoldState] = []
         for ticket_id, hold_id in holds:
             hold = found.get(uuid.UUID(hold_id))
