@@ -67,15 +67,8 @@ FEATURES: tuple[str, ...] = (
 
 
 def load_features() -> list[ModuleType]:
-    """Import every feature module that exists in this build, in order."""
-    found: list[ModuleType] = []
-    for name in FEATURES:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
+    """Import every feature module, in order; a missing one is an error, never skipped."""
+    return [importlib.import_module(name) for name in FEATURES]
 
 
 class RequestContext:

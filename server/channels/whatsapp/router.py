@@ -24,6 +24,10 @@ from server.channels.whatsapp.messages import Button, Message, Row
 from server.channels.whatsapp.payloads import InboundMessage
 from server.errors import describe
 from server.features.play.service import service
+from server.features.quickplay.football import open_questions
+from server.features.quickplay.service import place_bet, verify_bet
+from server.money.payments.service import start_deposit
+from server.money.wallets.service import request_withdrawal
 from server.state import AppState
 from server.wording import amount_text, units_text
 
@@ -103,10 +107,6 @@ async def _history(state: AppState, user: User, cmd: Command, wamid: str) -> lis
 
 async def _deposit(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
     assert cmd.amount_minor is not None
-    try:
-        from server.money.payments.service import start_deposit
-    except ImportError:
-        raise Reply("Deposits over WhatsApp are not available yet; please use the app.") from None
     started = await start_deposit(
         state, user.id, cmd.amount_minor, channel="whatsapp", idem_key=wamid
     )
@@ -115,10 +115,6 @@ async def _deposit(state: AppState, user: User, cmd: Command, wamid: str) -> lis
 
 async def _withdraw(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
     assert cmd.amount_minor is not None
-    try:
-        from server.money.wallets.service import request_withdrawal
-    except ImportError:
-        raise Reply("Withdrawals over WhatsApp are not available yet; use the app.") from None
     # Keyed by the message: a message processed again (after a crash) holds the amount once.
     await request_withdrawal(state, user.id, cmd.amount_minor, None, f"wa:{wamid}")
     return [messages.text(
@@ -137,10 +133,6 @@ async def _bet(
     state: AppState, user: User, game: str, stake_minor: int, choice: dict[str, Any], wamid: str
 ) -> list[Message]:
     _play_allowed(state)
-    try:
-        from server.features.quickplay.service import place_bet
-    except ImportError:
-        raise Reply("Quick games are not available yet.") from None
     result = await place_bet(
         state, user.id, game, stake_minor, choice, channel="whatsapp", idem_key=wamid
     )
@@ -172,10 +164,6 @@ def _choice_key(state: AppState, user: User) -> str:
 
 
 async def _open_questions(state: AppState) -> list[dict[str, Any]]:
-    try:
-        from server.features.quickplay.football import open_questions
-    except ImportError:
-        raise Reply("Football Yes/No is not available yet.") from None
     return await open_questions(state)
 
 
@@ -221,10 +209,6 @@ async def _yes_no(state: AppState, user: User, cmd: Command, wamid: str) -> list
 
 async def _verify(state: AppState, user: User, cmd: Command, wamid: str) -> list[Message]:
     assert cmd.arg
-    try:
-        from server.features.quickplay.service import verify_bet
-    except ImportError:
-        raise Reply("Verification is not available yet.") from None
     result = await verify_bet(state, cmd.arg, user_id=user.id)
     return [messages.text(str(result.get("text", "No bet with that id.")))]
 

@@ -14,7 +14,7 @@ from server import metrics
 from server.auth.deps import require_admin, require_player
 from server.errors import ApiError
 from server.features.quickplay import football, service
-from server.features.quickplay.errors import QuickplayError
+from server.gateway.registry import Connection, field, register
 from server.state import AppState
 from server.web.bodies import StrictBody, read_body
 
@@ -25,9 +25,6 @@ def _state(request: Request) -> AppState:
     state: AppState = request.app.state.mp
     return state
 
-
-def _api(exc: QuickplayError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.msg)
 
 
 class BetBody(StrictBody):
@@ -42,11 +39,8 @@ async def place_bet(request: Request) -> Response:
     principal = await require_player(request)
     body = await read_body(request, BetBody)
     game = request.path_params["game"]
-    try:
-        result = await service.place_bet(state, principal.subject, game, body.stake_minor,
-                                         body.choice, channel="http", idem_key=body.idem_key)
-    except QuickplayError as exc:
-        raise _api(exc) from exc
+    result = await service.place_bet(state, principal.subject, game, body.stake_minor,
+                                     body.choice, channel="http", idem_key=body.idem_key)
     if not result.replayed:
         metrics.QUICK_BETS.labels(game, "http").inc()
     return JSONResponse(result.public(), status_code=200 if result.replayed else 201)
@@ -67,10 +61,7 @@ async def rotate(request: Request) -> Response:
     state = _state(request)
     principal = await require_player(request)
     body = await read_body(request, RotateBody)
-    try:
-        out = await service.rotate_seed(state, principal.subject, body.client_seed)
-    except QuickplayError as exc:
-        raise _api(exc) from exc
+    out = await service.rotate_seed(state, principal.subject, body.client_seed)
     return JSONResponse(out)
 
 
@@ -100,11 +91,8 @@ async def create_question(request: Request) -> Response:
     state = _state(request)
     admin = await require_admin(request, *ADMIN_ROLES)
     body = await read_body(request, QuestionBody)
-    try:
-        out = await football.create_question(state, admin.subject, body.question, body.odds_yes,
-                                             body.odds_no, body.closes_at)
-    except QuickplayError as exc:
-        raise _api(exc) from exc
+    out = await football.create_question(state, admin.subject, body.question, body.odds_yes,
+                                         body.odds_no, body.closes_at)
     return JSONResponse(out, status_code=201)
 
 
@@ -116,20 +104,14 @@ async def settle_question(request: Request) -> Response:
     state = _state(request)
     await require_admin(request, *ADMIN_ROLES)
     body = await read_body(request, SettleBody)
-    try:
-        out = await football.settle_question(state, request.path_params["id"], body.result)
-    except QuickplayError as exc:
-        raise _api(exc) from exc
+    out = await football.settle_question(state, request.path_params["id"], body.result)
     return JSONResponse(out)
 
 
 async def void_question(request: Request) -> Response:
     state = _state(request)
     await require_admin(request, *ADMIN_ROLES)
-    try:
-        out = await football.void_question(state, request.path_params["id"])
-    except QuickplayError as exc:
-        raise _api(exc) from exc
+    out = await football.void_question(state, request.path_params["id"])
     return JSONResponse(out)
 
 
@@ -146,22 +128,15 @@ routes = [
 
 
 def _register_ws_handlers() -> None:
-    """Add quick_bet / fair_seed / fair_rotate / quick_verify to the gateway when it exists."""
-    try:
-        from server.gateway.registry import Connection, FrameError, field, register
-    except ModuleNotFoundError:
-        return
+    """Add quick_bet / fair_seed / fair_rotate / quick_verify to the gateway's messages."""
 
     async def quick_bet(conn: Connection, frame: dict[str, Any]) -> dict[str, Any] | None:
         game = field(frame, "game", str)
         stake = field(frame, "stake_minor", int)
         choice = field(frame, "choice", dict, required=False, default={})
         idem_key = field(frame, "idem_key", str)
-        try:
-            result = await service.place_bet(conn.state, conn.user_id, game, stake, choice,
-                                             channel="ws", idem_key=idem_key)
-        except QuickplayError as exc:
-            raise FrameError(exc.code, exc.msg) from exc
+        result = await service.place_bet(conn.state, conn.user_id, game, stake, choice,
+                                         channel="ws", idem_key=idem_key)
         if not result.replayed:
             metrics.QUICK_BETS.labels(game, "ws").inc()
         return {"t": "quick_result", **result.public()}
@@ -171,10 +146,7 @@ def _register_ws_handlers() -> None:
 
     async def fair_rotate_ws(conn: Connection, frame: dict[str, Any]) -> dict[str, Any] | None:
         client_seed = field(frame, "client_seed", str, required=False)
-        try:
-            out = await service.rotate_seed(conn.state, conn.user_id, client_seed)
-        except QuickplayError as exc:
-            raise FrameError(exc.code, exc.msg) from exc
+        out = await service.rotate_seed(conn.state, conn.user_id, client_seed)
         return {"t": "fair_rotated", **out}
 
     async def quick_verify(conn: Connection, frame: dict[str, Any]) -> dict[str, Any] | None:

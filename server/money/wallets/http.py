@@ -18,7 +18,6 @@ from server.auth.deps import require_admin, require_player
 from server.auth.users import get_user
 from server.errors import ApiError
 from server.money.wallets import service
-from server.money.wallets.service import WalletError
 from server.state import AppState
 from server.web.bodies import StrictBody, read_body
 
@@ -46,9 +45,6 @@ class RejectBody(StrictBody):
 def _state(request: Request) -> AppState:
     return request.app.state.mp  # type: ignore[no-any-return]
 
-
-def _wallet_error(exc: WalletError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.msg)
 
 
 def _limit(request: Request, default: int, hi: int) -> int:
@@ -130,12 +126,9 @@ async def create_deposit(request: Request) -> Response:
     state = _state(request)
     principal = await require_player(request)
     body = await read_body(request, DepositBody)
-    try:
-        dep, created = await service.request_deposit(
-            state, principal.subject, body.amount_minor, body.reference
-        )
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    dep, created = await service.request_deposit(
+        state, principal.subject, body.amount_minor, body.reference
+    )
     return JSONResponse(dep.public(), 201 if created else 200)
 
 
@@ -153,12 +146,9 @@ async def create_withdrawal(request: Request) -> Response:
     principal = await require_player(request)
     body = await read_body(request, WithdrawalBody)
     key = request.headers.get("idempotency-key")
-    try:
-        w, created = await service.request_withdrawal_once(
-            state, principal.subject, body.amount_minor, body.destination, key
-        )
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    w, created = await service.request_withdrawal_once(
+        state, principal.subject, body.amount_minor, body.destination, key
+    )
     return JSONResponse(w.public(), 201 if created else 200)
 
 
@@ -174,10 +164,7 @@ async def my_withdrawals(request: Request) -> Response:
 async def my_withdrawal(request: Request) -> Response:
     state = _state(request)
     principal = await require_player(request)
-    try:
-        w = await service.get_withdrawal(state, request.path_params["id"])
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    w = await service.get_withdrawal(state, request.path_params["id"])
     if w is None or w.user_id != principal.subject:  # someone else's looks like no such thing
         raise ApiError(404, "withdrawal_not_found", "No such withdrawal.")
     return JSONResponse(w.public())
@@ -186,10 +173,7 @@ async def my_withdrawal(request: Request) -> Response:
 async def my_deposit(request: Request) -> Response:
     state = _state(request)
     principal = await require_player(request)
-    try:
-        d = await service.get_deposit(state, request.path_params["id"])
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    d = await service.get_deposit(state, request.path_params["id"])
     if d is None or d.user_id != principal.subject:
         raise ApiError(404, "deposit_not_found", "No such deposit.")
     return JSONResponse(d.public())
@@ -218,12 +202,9 @@ async def admin_deposits(request: Request) -> Response:
 async def approve_deposit(request: Request) -> Response:
     state = _state(request)
     admin = await require_admin(request, *DECIDERS)
-    try:
-        dep = await service.credit_deposit(
-            state, request.path_params["id"], admin_id=admin.subject
-        )
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    dep = await service.credit_deposit(
+        state, request.path_params["id"], admin_id=admin.subject
+    )
     return JSONResponse(dep.public())
 
 
@@ -231,12 +212,9 @@ async def reject_deposit(request: Request) -> Response:
     state = _state(request)
     admin = await require_admin(request, *DECIDERS)
     body = await read_body(request, RejectBody)
-    try:
-        dep = await service.reject_deposit(
-            state, request.path_params["id"], admin_id=admin.subject, reason=body.reason
-        )
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    dep = await service.reject_deposit(
+        state, request.path_params["id"], admin_id=admin.subject, reason=body.reason
+    )
     return JSONResponse(dep.public())
 
 
@@ -254,13 +232,10 @@ async def reject_withdrawal(request: Request) -> Response:
     state = _state(request)
     admin = await require_admin(request, *DECIDERS)
     body = await read_body(request, RejectBody)
-    try:
-        w = await service.complete_withdrawal(
-            state, request.path_params["id"], paid=False, provider_ref=None,
-            admin_id=admin.subject, reason=body.reason,
-        )
-    except WalletError as exc:
-        raise _wallet_error(exc) from exc
+    w = await service.complete_withdrawal(
+        state, request.path_params["id"], paid=False, provider_ref=None,
+        admin_id=admin.subject, reason=body.reason,
+    )
     return JSONResponse(w.public())
 
 
