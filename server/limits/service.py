@@ -171,12 +171,7 @@ async def check_deposit(conn: DbConn, state: AppState, user_id: str, amount_mino
     if st.deposit.max_minor is None:
         return
     used, _ = await usage(conn, state, user_id)
-    if used + amount_minor > st.deposit.max_minor:
-        left = max(st.deposit.max_minor - used, 0)
-        raise LimitRefused(
-            "deposit_limit_reached",
-            f"Your own daily deposit limit is {amount_text(state.settings, st.deposit.max_minor)};"
-            f" {amount_text(state.settings, left)} left in the last 24 hours.", 409)
+    _refuse_over(state, "deposit", st.deposit.max_minor, used, amount_minor)
 
 
 async def check_stake(state: AppState, user_id: str, amount_minor: int) -> None:
@@ -187,11 +182,18 @@ async def check_stake(state: AppState, user_id: str, amount_minor: int) -> None:
         if st.stake.max_minor is None:
             return
         _, used = await usage(conn, state, user_id)
-    if used + amount_minor > st.stake.max_minor:
-        left = max(st.stake.max_minor - used, 0)
+    _refuse_over(state, "stake", st.stake.max_minor, used, amount_minor)
+
+
+def _refuse_over(
+    state: AppState, what: str, limit_minor: int, used: int, amount_minor: int
+) -> None:
+    """One rule for both daily limits: `amount_minor` more may not pass the player's own limit."""
+    if used + amount_minor > limit_minor:
+        left = max(limit_minor - used, 0)
         raise LimitRefused(
-            "stake_limit_reached",
-            f"Your own daily stake limit is {amount_text(state.settings, st.stake.max_minor)};"
+            f"{what}_limit_reached",
+            f"Your own daily {what} limit is {amount_text(state.settings, limit_minor)};"
             f" {amount_text(state.settings, left)} left in the last 24 hours.", 409)
 
 
