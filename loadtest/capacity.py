@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -153,6 +154,47 @@ class ProcStat:
         return float("nan")
 
 
+@dataclass(frozen=True)
+class Stalls:
+    """The server's own view of a window, from /metrics (server/loop_lag.py)."""
+
+    probes: int = 0  # 50 ms loop-lag probes that woke
+    late_50ms: int = 0  # of them, woken 50 ms or more late
+    late_100ms: int = 0
+    full_gcs: int = 0  # generation-2 collections
+    full_gc_ms: float = 0.0
+
+    def __sub__(self, before: Stalls) -> Stalls:
+        return Stalls(self.probes - before.probes, self.late_50ms - before.late_50ms,
+                      self.late_100ms - before.late_100ms, self.full_gcs - before.full_gcs,
+                      self.full_gc_ms - before.full_gc_ms)
+
+
+def _metric(text: str, name: str, labels: str = "") -> float:
+    m = re.search(rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+-]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+async def stalls_of(base_url: str) -> Stalls:
+    """Read the loop-lag and collection counters of one server (loopback: no token)."""
+    def read() -> str:
+        with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+    try:
+        text = await asyncio.to_thread(read)
+    except OSError:
+        return Stalls()
+    lag = "matchpot_event_loop_lag_seconds"
+    probes = _metric(text, f"{lag}_count")
+    return Stalls(
+        probes=int(probes),
+        late_50ms=int(probes - _metric(text, f"{lag}_bucket", '{le="0.05"}')),
+        late_100ms=int(probes - _metric(text, f"{lag}_bucket", '{le="0.1"}')),
+        full_gcs=int(_metric(text, "matchpot_gc_pause_seconds_count", '{generation="2"}')),
+        full_gc_ms=1000 * _metric(text, "matchpot_gc_pause_seconds_sum", '{generation="2"}'),
+    )
+
+
 # -- the players -----------------------------------------------------------------------------
 
 
@@ -163,6 +205,7 @@ class Stats:
     rtt_ms: list[float] = field(default_factory=list)
     answer_rtt_ms: list[float] = field(default_factory=list)
     match_ms: list[float] = field(default_factory=list)
+    join_ms: list[float] = field(default_factory=list)  # queue_join -> its reply (the hold)
     duels: int = 0
     wins: int = 0
     ties: int = 0
@@ -267,6 +310,8 @@ class Player:
                         self.h.stats.rtt_ms.append(ms)
                     if t == "quiz_answer":
                         self.h.stats.answer_rtt_ms.append(ms)
+                    elif t == "queue_join":
+                        self.h.stats.join_ms.append(ms)
                     fut.set_result(frame)
                     continue
                 kind = frame["t"]
@@ -473,6 +518,7 @@ class Level:
     answer_p99_ms: float
     match_p50_ms: float
     match_p99_ms: float
+    join_p99_ms: float  # queue_join's own reply: the stake's hold
     duels_done: int
     requests: int
     server_cpu_pct: float
@@ -480,6 +526,7 @@ class Level:
     open_files: int
     rss_mb: float
     errors: dict[str, int]
+    stalls: Stalls = field(default_factory=Stalls)  # the busiest server's (most late probes)
     servers_cpu_pct: float = 0.0  # all server processes together (one: = server_cpu_pct)
     moves: int = 0  # players that moved to another node for a room (cumulative)
 
@@ -531,6 +578,8 @@ async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: 
             gc.collect()
             gc.disable()
             harness.stats = Stats()
+            http_urls = [u.replace("ws://", "http://", 1).removesuffix("/ws") for u in urls]
+            stalls0 = [await stalls_of(u) for u in http_urls]
             cpu0 = [s.cpu_s() for s in servers]
             own0, t0 = time.process_time(), time.monotonic()
             samples: list[int] = []
@@ -538,6 +587,7 @@ async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: 
                 await asyncio.sleep(1)
                 samples.append(harness.in_duel)
             elapsed = time.monotonic() - t0
+            stalls = [await stalls_of(u) - b for u, b in zip(http_urls, stalls0, strict=True)]
             gc.enable()
             s = harness.stats
             level = Level(
@@ -546,6 +596,7 @@ async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: 
                 rtt_p50_ms=pct(s.rtt_ms, 0.5), rtt_p99_ms=pct(s.rtt_ms, 0.99),
                 answer_p99_ms=pct(s.answer_rtt_ms, 0.99),
                 match_p50_ms=pct(s.match_ms, 0.5), match_p99_ms=pct(s.match_ms, 0.99),
+                join_p99_ms=pct(s.join_ms, 0.99),
                 duels_done=s.duels // 2, requests=len(s.rtt_ms),
                 server_cpu_pct=max(100 * (s.cpu_s() - c0) / elapsed
                                    for s, c0 in zip(servers, cpu0, strict=True)),
@@ -554,7 +605,7 @@ async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: 
                 client_cpu_pct=100 * (time.process_time() - own0) / elapsed,
                 open_files=max(s.open_files() for s in servers),
                 rss_mb=max(s.rss_mb() for s in servers), errors=dict(s.errors),
-                moves=harness.moves,
+                moves=harness.moves, stalls=max(stalls, key=lambda x: x.late_50ms),
             )
             results.append(level)
             print(f"[capacity] {level}", flush=True)
@@ -610,9 +661,11 @@ def report(levels: list[Level], limit: str, command: str, timing: str = "fast",
     rows = "\n".join(
         f"| {lv.duels} | {lv.players} | {lv.in_duel_avg / 2:.0f} | {lv.rtt_p50_ms:.1f} "
         f"| {lv.rtt_p99_ms:.1f} | {lv.answer_p99_ms:.1f} | {lv.match_p50_ms:.1f} "
-        f"| {lv.match_p99_ms:.1f} | {lv.duels_done} | {lv.requests} "
+        f"| {lv.match_p99_ms:.1f} ({lv.join_p99_ms:.0f}) | {lv.duels_done} | {lv.requests} "
         f"| {lv.server_cpu_pct:.0f}%{cpu_all(lv)} "
         f"| {lv.client_cpu_pct:.0f}% | {lv.open_files} | {lv.rss_mb:.0f} "
+        f"| {lv.stalls.late_50ms} / {lv.stalls.late_100ms} of {lv.stalls.probes} "
+        f"| {lv.stalls.full_gcs} ({lv.stalls.full_gc_ms:.0f} ms) "
         f"| {'yes' if lv.sustained else 'no'} |"
         for lv in levels
     )
@@ -622,10 +675,12 @@ def report(levels: list[Level], limit: str, command: str, timing: str = "fast",
         f"`{command}` — {dt.date.today().isoformat()}, {machine()}; {where}; "
         f"{TIMING_TEXT[timing]}; every player sends one request a second.\n\n"
         f"| target duels | players | seated duels (avg) | rtt p50 ms | rtt p99 ms "
-        f"| answer p99 ms | join→match p50 ms | join→match p99 ms | duels done | requests "
+        f"| answer p99 ms | join→match p50 ms | join→match p99 ms (queue_join p99) "
+        f"| duels done | requests "
         f"| server CPU{' (busiest)' if servers > 1 else ''} | client CPU "
-        f"| server open files | server RSS MB | p99 < 100 ms |\n"
-        f"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\n"
+        f"| server open files | server RSS MB | loop late ≥ 50 / ≥ 100 ms (probes) "
+        f"| full GCs | p99 < 100 ms |\n"
+        f"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\n"
         f"Most concurrent duels sustained by {who} with p99 < 100 ms: "
         f"**{best}**. Stopped by: {limit}.\n"
     )

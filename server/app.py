@@ -28,7 +28,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.clock import Clock, RealClock
-from server import metrics
+from server import loop_lag, metrics
 from server.config import Settings
 from server.db import DbBounds, create_pool
 from server.embedded import Services, start_services
@@ -161,6 +161,7 @@ async def build_state(
         jwt_secret=settings.resolved_jwt_secret(), clock=clock or RealClock(),
     )
     commit_fanout.bind(state)
+    state.spawn(loop_lag.watch(), name="event-loop-lag")
     return state
 
 

@@ -94,7 +94,7 @@ def _tune_gc() -> None:
     import gc
     import time
 
-    from server import metrics
+    from server import loop_lag
 
     gc.collect()
     gc.freeze()
@@ -106,8 +106,8 @@ def _tune_gc() -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            metrics.GC_PAUSE.labels(generation=str(info.get("generation", "?"))).observe(
-                time.perf_counter() - started[0])
+            loop_lag.note_gc_pause(int(info.get("generation", -1)),
+                                   time.perf_counter() - started[0])
 
     gc.callbacks.append(on_gc)
 

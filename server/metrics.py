@@ -36,3 +36,8 @@ GC_PAUSE = Histogram(
     "matchpot_gc_pause_seconds", "Cyclic garbage collection pauses by generation", ["generation"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
 )
+LOOP_LAG = Histogram(
+    "matchpot_event_loop_lag_seconds",
+    "How much later than asked the event loop woke a 50 ms probe (server/loop_lag.py)",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+)
