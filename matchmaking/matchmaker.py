@@ -486,7 +486,8 @@ class Matchmaker:
         except Exception as exc:  # the ledger is down: redelivered after the lease
             self._throttle.warn("pairing_hold_check_failed", exc)
             return []
-        pipe = self._redis.pipeline(transaction=False)
+        seats_pipe = self._redis.pipeline(transaction=False)  # a redelivery's new seats
+        recent_pipe = self._redis.pipeline(transaction=False)  # opponents not to meet again
         for k, (record, (a, b)) in enumerate(zip(records, pairs, strict=True)):
             room_id = record["room"]
             live = live_all[2 * k : 2 * k + 2]
@@ -508,20 +509,21 @@ class Matchmaker:
                 seat = SeatReservation(room_id, t.user_id, t.id, node_url,
                                        f"{spec.tag}/{secret}", expires_at_ms)
                 if redelivery:
-                    pipe.set(qk.seat(secret), json.dumps(_seat_json(seat)), px=cfg.seat_ttl_ms)
+                    seats_pipe.set(qk.seat(secret), json.dumps(_seat_json(seat)),
+                                   px=cfg.seat_ttl_ms)
                 seats.append(seat)
             if cfg.avoid_recent_s:
                 until = now + cfg.avoid_recent_s * 1000
                 for me, other in ((a, b), (b, a)):
                     rk = self.keys.recent(me.user_id)
-                    pipe.zadd(rk, {other.user_id: until})
-                    pipe.zremrangebyscore(rk, "-inf", now)
-                    pipe.zremrangebyrank(rk, 0, -cfg.max_recent - 1)
-                    pipe.pexpire(rk, cfg.avoid_recent_s * 1000)
+                    recent_pipe.zadd(rk, {other.user_id: until})
+                    recent_pipe.zremrangebyscore(rk, "-inf", now)
+                    recent_pipe.zremrangebyrank(rk, 0, -cfg.max_recent - 1)
+                    recent_pipe.pexpire(rk, cfg.avoid_recent_s * 1000)
             created_ms = int(record["created_ms"])
             matches.append(Match(room_id, spec, (a, b), (seats[0], seats[1]), created_ms))
-        if len(pipe):
-            await pipe.execute()
+        if len(seats_pipe):
+            await seats_pipe.execute()  # before anyone is told of a seat
         # The handlers of one round run side by side (bounded): each waits on Redis and
         # Postgres, and one after the other they made the last pairing of a round of a
         # hundred wait for all the others.
@@ -538,9 +540,20 @@ class Matchmaker:
                     return False
             return True
 
-        handed = await asyncio.gather(*(hand_over(m) for m in matches))
-        delivered = [m.room_id for m, ok in zip(matches, handed, strict=True) if ok]
-        await self._ack(qk.pending, "p", qk, delivered)
+        async def remember_opponents() -> None:
+            """Beside the handlers: only later pairings read it, and a failure only means
+            a rematch may come sooner (it is not worth failing the round for)."""
+            if len(recent_pipe):
+                try:
+                    await recent_pipe.execute()
+                except Exception as exc:
+                    self._throttle.warn("pairing_recent_opponents_failed", exc)
+
+        _, *handed = await asyncio.gather(remember_opponents(),
+                                          *(hand_over(m) for m in matches))
+        done = [m for m, ok in zip(matches, handed, strict=True) if ok]
+        await self._ack(qk.pending, "p", qk, [m.room_id for m in done],
+                        unclaim=[t for m in done for t in m.tickets])
         return matches
 
     async def _holds_live(self, tickets: Sequence[Ticket]) -> list[bool]:
@@ -578,13 +591,23 @@ class Matchmaker:
         log.warning("pairing %s cancelled: a ticket's hold is gone; requeued %s",
                     room_id, sorted(requeued))
 
-    async def _ack(self, lease_set: str, letter: str, qk: QueueKeys, ids: Iterable[str]) -> None:
+    async def _ack(self, lease_set: str, letter: str, qk: QueueKeys, ids: Iterable[str],
+                   *, unclaim: Sequence[Ticket] = ()) -> None:
+        """Forget delivered records; with `unclaim`, also drop those tickets' claims.
+
+        A delivered pairing's tickets are done with, so their players' claims go with
+        the acknowledgement (compare-and-delete by ticket: a newer claim stays). Left in
+        place, each player's next join found a stale claim and spent five more round
+        trips looking into it before it could queue.
+        """
         ids = list(ids)
         if not ids:
             return
         pipe = self._redis.pipeline(transaction=False)
         pipe.zrem(lease_set, *ids)
         pipe.delete(*(f"{qk.base}:{letter}:{i}" for i in ids))
+        for t in unclaim:
+            await self._unclaim(keys=[self.keys.user(t.user_id)], args=[t.id], client=pipe)
         await pipe.execute()
 
     async def consume_seat(self, token: str) -> SeatClaim | None:

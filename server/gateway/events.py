@@ -53,10 +53,14 @@ async def publish_to_users(state: AppState, frames: Sequence[tuple[str, dict[str
         return
     async with state.redis.pipeline(transaction=False) as pipe:
         for user_id, frame in frames:
-            assert isinstance(frame.get("t"), str), "a frame needs a type"
-            pipe.publish(keys.user_channel(state.settings.redis_prefix, user_id),
-                         pack_frame(frame))
+            publish_into(pipe, state, user_id, frame)
         await pipe.execute()
+
+
+def publish_into(pipe: Any, state: AppState, user_id: str, frame: dict[str, Any]) -> None:
+    """Queue `publish_to_user` on the caller's pipeline (to go with its other commands)."""
+    assert isinstance(frame.get("t"), str), "a frame needs a type"
+    pipe.publish(keys.user_channel(state.settings.redis_prefix, user_id), pack_frame(frame))
 
 
 class LedgerCommitFanout:

@@ -308,6 +308,43 @@ async def test_leave_racing_a_pairing_has_exactly_one_winner(
     assert await mm.queue_length(QUIZ) == 0
 
 
+async def test_a_delivered_pairing_drops_both_claims_so_the_next_join_is_not_slowed(
+    redis: Redis, prefix: str, clock: ManualClock
+) -> None:
+    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix)
+    await mm.join("alice", "quiz", STAKE, "KES")
+    await mm.join("bob", "quiz", STAKE, "KES")
+    assert await redis.exists(mm.keys.user("alice"), mm.keys.user("bob")) == 2
+    [_match] = await mm.pair_once(QUIZ)
+    assert await redis.exists(mm.keys.user("alice"), mm.keys.user("bob")) == 0
+    again = await mm.join("alice", "quiz", STAKE, "KES")
+    assert await mm.ticket_of("alice") == again
+
+
+async def test_a_late_redelivery_leaves_the_players_newer_claim_alone(
+    redis: Redis, prefix: str, clock: ManualClock
+) -> None:
+    calls: list[str] = []
+
+    async def flaky(match: Match) -> None:
+        calls.append(match.room_id)
+        if len(calls) == 1:
+            raise RuntimeError("room service unavailable")
+
+    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=flaky, lease_s=30)
+    await mm.join("alice", "quiz", STAKE, "KES")
+    await mm.join("bob", "quiz", STAKE, "KES")
+    [match] = await mm.pair_once(QUIZ)
+    assert await redis.exists(mm.keys.user("alice")) == 1, "not delivered: still claimed"
+    clock.advance(61_000)  # past the lease and the claim's grace: alice queues again
+    newer = await mm.join("alice", "quiz", 50_000, "KES")
+    assert await mm.recover_once(QUIZ) == 1
+    assert calls == [match.room_id, match.room_id]
+    assert await mm.ticket_of("alice") == newer, "the old pairing's ack kept the new claim"
+    with pytest.raises(AlreadyQueued):
+        await mm.join("alice", "quiz", STAKE, "KES")
+
+
 async def test_a_failed_match_handler_is_redelivered_after_the_lease(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:

@@ -23,17 +23,26 @@ def _key(state: AppState, user_id: str) -> str:
     return f"{state.settings.redis_prefix}:play:mine:{user_id}"
 
 
-async def remember(state: AppState, user_id: str, room_id: str, entry: dict[str, Any]) -> None:
-    """Record that `user_id` sits in `room_id` (on pairing); bounded and expiring."""
+def write_into(pipe: Any, state: AppState, user_id: str, room_id: str,
+               entry: dict[str, Any]) -> None:
+    """Queue "`user_id` sits in `room_id`" on `pipe` (the pairing's one MULTI).
+
+    Adds three commands; the last (HLEN) answers the count `keep_bounded` needs.
+    """
     key = _key(state, user_id)
-    async with state.redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, room_id, json.dumps(entry))
-        pipe.expire(key, MINE_TTL_S)
-        pipe.hlen(key)
-        *_, count = await pipe.execute()
-    if count > MAX_ROOMS_PER_PLAYER:
-        await state.redis.delete(key)  # far past any real use: start afresh (bounded)
-        await state.redis.hset(key, room_id, json.dumps(entry))
+    pipe.hset(key, room_id, json.dumps(entry))
+    pipe.expire(key, MINE_TTL_S)
+    pipe.hlen(key)
+
+
+async def keep_bounded(state: AppState, user_id: str, room_id: str, entry: dict[str, Any],
+                       count: int) -> None:
+    """After `write_into`: far past any real use (`count` rooms), start the hash afresh."""
+    if count <= MAX_ROOMS_PER_PLAYER:
+        return
+    key = _key(state, user_id)
+    await state.redis.delete(key)
+    await state.redis.hset(key, room_id, json.dumps(entry))
 
 
 async def live_rooms(

@@ -14,12 +14,10 @@ import asyncio
 import contextlib
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
 
-from ledger.group_commit import Coalescer
 from rooms.api import Outcome
 from rooms.settlement import SettlementDeferred, Settler
 from rooms.types import HeldStake, MatchSpec
@@ -63,22 +61,14 @@ async def forget(state: AppState, room_id: str) -> None:
         await pipe.execute()
 
 
-@dataclass
-class _Record:
-    room_id: str
-    text: str
-    created_ms: int
-    future: asyncio.Future[None]
-
-
 class RoomRecords:
-    """This node's `remember`/`forget`, shared among the rooms of the same moment.
+    """This node's failover records: written with the news of a room, forgotten in batches.
 
-    `remember` is awaited before anyone hears of the room, so it is group-committed:
-    the first call goes at once, calls made while one is in flight go together in the
-    next MULTI. `forget` is not urgent (the reaper leaves a fresh record of this node
-    alone, and settling a settled room again changes nothing), so it is only noted and
-    sent with the others every `forget_every_s`.
+    `write_into` adds a new room's record to the caller's MULTI, the one that also tells
+    the players about the room: the record is in Redis before (atomically with) anyone
+    hears of it, in the same round trip. `forget` is not urgent (the reaper leaves a fresh
+    record of this node alone, and settling a settled room again changes nothing), so it
+    is only noted and sent with the others every `forget_every_s`.
     """
 
     def __init__(self, state: AppState, *, forget_every_s: float = 0.2,
@@ -87,43 +77,16 @@ class RoomRecords:
         self.state = state
         self.forget_every_s = forget_every_s
         self.max_pending = max_pending
-        self._coalescer: Coalescer[_Record] = Coalescer(
-            self._write, size=lambda _r: 1, max_inflight=1, max_chunk_items=500,
-            max_queued_jobs=max_pending, abandon=self._abandon)
         self._forget: set[str] = set()
         self._forget_task: asyncio.Task[None] | None = None
 
-    async def remember(self, room_id: str, game: str, seats: tuple[HeldStake, ...],
-                       created_ms: int) -> None:
-        """Record a new room's stakes before anyone is told about it."""
-        record = _Record(room_id, seats_json(self.state.settings.node_id, game, seats),
-                         created_ms, asyncio.get_running_loop().create_future())
-        await self._coalescer.submit(record)
-        await record.future
-
-    async def _write(self, records: list[_Record]) -> list[_Record]:
+    def write_into(self, pipe: Any, room_id: str, game: str, seats: tuple[HeldStake, ...],
+                   created_ms: int) -> None:
+        """Queue the record of a new room on `pipe` (a transaction the caller executes)."""
         prefix = self.state.settings.redis_prefix
-        try:
-            async with self.state.redis.pipeline(transaction=True) as pipe:
-                for r in records:
-                    pipe.set(keys.play_room(prefix, r.room_id), r.text, ex=RECORD_TTL_S)
-                pipe.zadd(keys.play_rooms(prefix), {r.room_id: r.created_ms for r in records})
-                await pipe.execute()
-        except Exception as exc:
-            for r in records:
-                if not r.future.done():
-                    r.future.set_exception(exc)
-            return []
-        for r in records:
-            if not r.future.done():
-                r.future.set_result(None)
-        return []
-
-    @staticmethod
-    def _abandon(records: list[_Record], exc: BaseException | None) -> None:
-        for r in records:
-            if not r.future.done():
-                r.future.set_exception(exc or RuntimeError("the room record was not written"))
+        pipe.set(keys.play_room(prefix, room_id),
+                 seats_json(self.state.settings.node_id, game, seats), ex=RECORD_TTL_S)
+        pipe.zadd(keys.play_rooms(prefix), {room_id: created_ms})
 
     def forget(self, room_id: str) -> None:
         """The room closed: its record goes with the next write (within `forget_every_s`)."""

@@ -35,10 +35,10 @@ from rooms.runtime import Room, RoomConfig
 from rooms.settlement import Settler
 from rooms.types import HeldStake, MatchSpec
 from server import metrics
-from server.features.play import reaper
+from server.features.play import mine, reaper
 from server.features.play.alerts import ALERT_CHANNEL, AlertingLedger
 from server.features.play.stakes import LedgerStakes, timeout_bonus_minor
-from server.gateway.events import publish_to_user, publish_to_users
+from server.gateway.events import publish_into, publish_to_user
 from server.limits.service import check_stake
 from server.state import AppState, Slot
 
@@ -218,14 +218,17 @@ class PlayService:
     # ----- pairing -----
 
     async def on_match(self, match: Match) -> None:
-        """Create the room here, then tell both players where to sit. Idempotent by room id."""
+        """Create the room here, then tell both players where to sit. Idempotent by room id.
+
+        One Redis transaction carries the room's failover record, each player's "my
+        rooms" entry and both `match_found` frames: the record lands before (atomically
+        with) the news, and the pairing waits for one round trip instead of four.
+        """
         game = match.queue.game
         seats = tuple(
             HeldStake(t.user_id, uuid.UUID(t.hold_id), t.stake_minor, t.currency)
             for t in match.tickets
         )
-        if self.rooms.find(match.room_id) is None:
-            await self.records.remember(match.room_id, game, seats, match.created_ms)
         room = self.rooms.create(MatchSpec(match.room_id, game, seats))
         if room.room_id not in self._watched:
             self._watched.add(room.room_id)
@@ -233,42 +236,45 @@ class PlayService:
             self._watchers.add(watcher)
             watcher.add_done_callback(self._watchers.discard)
         metrics.MATCHES_MADE.labels(game=game).inc()
-        for seat in seats:
-            local = self.local_players.get(seat.user_id)
-            if local is not None and not room.seats[seat.user_id].joined_ever:
-                await local.seat(room)
         names = await self._display_names([t.user_id for t in match.tickets])
         reservations = match.reservations
         frames = []
-        for mine, theirs in zip(reservations, reversed(reservations), strict=True):
-            ws_url = mine.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
-            frames.append((mine.user_id, {
+        for mine_, theirs in zip(reservations, reversed(reservations), strict=True):
+            ws_url = mine_.node_url.replace("http", "ws", 1).rstrip("/") + "/ws"
+            frames.append((mine_.user_id, {
                 "t": "match_found", "room_id": match.room_id, "game": game,
                 "stake_minor": match.queue.stake_minor, "currency": match.queue.currency,
                 "node": self.state.settings.node_id,  # the room is created on this node
-                "node_url": mine.node_url, "ws_url": ws_url, "seat_token": mine.seat_token,
-                "expires_at_ms": mine.expires_at_ms,
+                "node_url": mine_.node_url, "ws_url": ws_url, "seat_token": mine_.seat_token,
+                "expires_at_ms": mine_.expires_at_ms,
                 "opponent": {"user_id": theirs.user_id,
                              "display_name": names.get(theirs.user_id, "player")},
             }))
-        await self._remember_seats(frames, match.created_ms)
-        await publish_to_users(self.state, frames)
+        entries = {uid: self._my_room_entry(f, match.created_ms) for uid, f in frames
+                   if uid not in self.local_players}
+        async with self.state.redis.pipeline(transaction=True) as pipe:
+            # Written again on a redelivery: the same record, so harmless.
+            self.records.write_into(pipe, match.room_id, game, seats, match.created_ms)
+            for uid, entry in entries.items():
+                mine.write_into(pipe, self.state, uid, match.room_id, entry)
+            for uid, frame in frames:
+                publish_into(pipe, self.state, uid, frame)
+            replies = await pipe.execute()
+        for seat in seats:  # the demo's bots sit down in-process, after the record exists
+            local = self.local_players.get(seat.user_id)
+            if local is not None and not room.seats[seat.user_id].joined_ever:
+                await local.seat(room)
+        counts = replies[2:][2::3][: len(entries)]  # each entry's HLEN, after the record's 2
+        for (uid, entry), count in zip(entries.items(), counts, strict=True):
+            await mine.keep_bounded(self.state, uid, match.room_id, entry, int(count))
         self._alert_match_found(match)
 
-    async def _remember_seats(self, frames: list[tuple[str, dict[str, Any]]], at_ms: int) -> None:
-        """Each player's live room, so a reloaded app finds it (features/play/mine.py)."""
-        from server.features.play import mine
-
-        for uid, f in frames:
-            if uid in self.local_players:
-                continue
-            try:
-                await mine.remember(self.state, uid, f["room_id"], {
-                    "ws_url": f["ws_url"], "stake_minor": f["stake_minor"],
-                    "currency": f["currency"], "opponent": f["opponent"], "created_ms": at_ms,
-                })
-            except Exception:  # a courtesy for reloads: the match stands without it
-                log.warning("my_room_not_recorded", room_id=f["room_id"], exc_info=True)
+    @staticmethod
+    def _my_room_entry(frame: dict[str, Any], created_ms: int) -> dict[str, Any]:
+        """What a reloaded app needs to find its duel again (features/play/mine.py)."""
+        return {"ws_url": frame["ws_url"], "stake_minor": frame["stake_minor"],
+                "currency": frame["currency"], "opponent": frame["opponent"],
+                "created_ms": created_ms}
 
     def _alert_match_found(self, match: Match) -> None:
         """A WhatsApp alert per human player (the worker honours `stop` and the 24 h window).
