@@ -52,8 +52,13 @@ class RoomDirectory:
             self.queue_close(pipe, room_id)
             await pipe.execute()
 
-    def queue_update(self, pipe: Any, info: RoomInfo, public_state: Frame, now_ms: int) -> None:
-        """The writes of one room's entry, added to `pipe` (BatchedDirectory shares them)."""
+    def queue_update(self, pipe: Any, info: RoomInfo, public_state: Frame, now_ms: int,
+                     *, relist: bool = True) -> None:
+        """The writes of one room's entry, added to `pipe` (BatchedDirectory shares them).
+
+        `relist=False` leaves the room's place in the live list as it is (its expiry there
+        was pushed out recently enough); the entry's own keys are always rewritten.
+        """
         pipe.set(keys.room(self.prefix, info.room_id), json.dumps(info.to_dict()),
                  ex=self.entry_ttl_s)
         pipe.set(
@@ -61,7 +66,8 @@ class RoomDirectory:
             json.dumps({"seq": info.seq, "phase": info.phase, "state": public_state}),
             ex=self.entry_ttl_s,
         )
-        pipe.zadd(keys.live(self.prefix), {info.room_id: now_ms + self.entry_ttl_s * 1000})
+        if relist:
+            pipe.zadd(keys.live(self.prefix), {info.room_id: now_ms + self.entry_ttl_s * 1000})
 
     def queue_close(self, pipe: Any, room_id: str) -> None:
         pipe.delete(keys.room(self.prefix, room_id), keys.snapshot(self.prefix, room_id))
@@ -117,14 +123,19 @@ class BatchedDirectory:
     """
 
     def __init__(self, directory: RoomDirectory, *, interval_s: float = 0.05,
-                 chunk: int = 500, max_pending: int = 50_000) -> None:
+                 chunk: int = 500, max_pending: int = 50_000,
+                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         assert interval_s > 0 and chunk > 0 and max_pending > 0
         self.directory = directory
         self.interval_s = interval_s
         self.chunk = chunk
         self.max_pending = max_pending
+        self._now_ms = now_ms  # wall time: the live list's scores are read by every node
         self._updates: dict[str, tuple[RoomInfo, Frame]] = {}
         self._closed: set[str] = set()
+        # When each live room's place in the live list was last pushed out: a room is
+        # listed again only once half the entry TTL has passed (one write in three less).
+        self._listed_ms: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -138,6 +149,7 @@ class BatchedDirectory:
 
     async def room_closed(self, room_id: str) -> None:
         self._updates.pop(room_id, None)
+        self._listed_ms.pop(room_id, None)
         if len(self._closed) >= self.max_pending:
             await self.flush()
         self._closed.add(room_id)
@@ -163,7 +175,10 @@ class BatchedDirectory:
         """Write everything noted so far now."""
         updates, self._updates = self._updates, {}
         closed, self._closed = self._closed, set()
-        now_ms = int(time.time() * 1000)
+        now_ms = self._now_ms()
+        relist_after_ms = now_ms - self.directory.entry_ttl_s * 500
+        if len(self._listed_ms) > self.max_pending:  # rooms gone without a close: bounded
+            self._listed_ms.clear()
         items: list[tuple[str, tuple[RoomInfo, Frame] | None]] = [
             *updates.items(), *((room_id, None) for room_id in closed)]
         for start in range(0, len(items), self.chunk):
@@ -174,8 +189,14 @@ class BatchedDirectory:
                         if update is None:
                             self.directory.queue_close(pipe, room_id)
                         else:
-                            self.directory.queue_update(pipe, update[0], update[1], now_ms)
+                            relist = self._listed_ms.get(room_id, 0) <= relist_after_ms
+                            self.directory.queue_update(pipe, update[0], update[1], now_ms,
+                                                        relist=relist)
                     await pipe.execute()
+                for room_id, update in part:
+                    if update is not None and (
+                            self._listed_ms.get(room_id, 0) <= relist_after_ms):
+                        self._listed_ms[room_id] = now_ms
                 self.writes += 1
             except Exception:
                 # Closings are retried (an entry of a closed room would linger until its

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from rooms import keys
 from rooms.directory import BatchedDirectory, RoomDirectory
 from rooms.runtime import RoomInfo
 from tests.waiting import eventually
@@ -67,3 +68,29 @@ async def test_the_writer_sends_on_its_own_within_its_interval(redis: Any, setti
 
     await eventually(removed, what="the entry removed by the writer")
     await writer.aclose()
+
+
+async def test_a_rooms_place_in_the_live_list_is_pushed_out_only_after_half_its_ttl(
+    redis: Any, settings: Any
+) -> None:
+    directory = RoomDirectory(redis, settings.redis_prefix, entry_ttl_s=120)
+    now = [1_000_000]
+    writer = BatchedDirectory(directory, interval_s=60, now_ms=lambda: now[0])
+    room_id = f"r-{uuid.uuid4().hex[:8]}"
+    live_key = keys.live(settings.redis_prefix)
+    await writer.room_updated(_info(room_id, 1), {"n": 1})
+    await writer.flush()
+    assert await redis.zscore(live_key, room_id) == 1_000_000 + 120_000
+    now[0] += 59_000  # within half the TTL: the entry is rewritten, its listing is not
+    await writer.room_updated(_info(room_id, 2), {"n": 2})
+    await writer.flush()
+    entry = await directory.get(room_id)
+    assert entry is not None and entry.info["seq"] == 2
+    assert await redis.zscore(live_key, room_id) == 1_000_000 + 120_000
+    now[0] += 2_000  # past half the TTL: listed again, well before it would be pruned
+    await writer.room_updated(_info(room_id, 3), {"n": 3})
+    await writer.flush()
+    assert await redis.zscore(live_key, room_id) == 1_061_000 + 120_000
+    await writer.room_closed(room_id)
+    await writer.aclose()
+    assert await redis.zscore(live_key, room_id) is None
