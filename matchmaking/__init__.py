@@ -29,6 +29,7 @@ from matchmaking.types import (
     SeatClaim,
     SeatReservation,
     StakeHolder,
+    StakeVetter,
     Ticket,
 )
 
@@ -57,5 +58,6 @@ __all__ = [
     "ServiceUnavailable",
     "StakeHolder",
     "StakeNotOffered",
+    "StakeVetter",
     "Ticket",
 ]

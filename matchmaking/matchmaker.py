@@ -46,6 +46,7 @@ from matchmaking.types import (
     SeatClaim,
     SeatReservation,
     StakeHolder,
+    StakeVetter,
     Ticket,
 )
 
@@ -150,6 +151,7 @@ class Matchmaker:
         self._unpair = redis.register_script(scripts.UNPAIR)
         self._inspect = money if isinstance(money, HoldInspector) else None
         self._inspect_many = money if isinstance(money, HoldBatchInspector) else None
+        self._vet = money if isinstance(money, StakeVetter) else None
         # user id -> (queue, ticket, hold or None) of joins abandoned while Redis was down
         self._unsettled: OrderedDict[str, tuple[QueueSpec, str, str | None]] = OrderedDict()
         self._throttle = _Throttle()
@@ -188,7 +190,16 @@ class Matchmaker:
         ticket_id = self._new_id()
         try:
             await self._settle_unsettled(user_id)
-            avoid = await self._claim_with_snapshot(user_id, ticket_id, spec, now)
+            # The player's standing is read while the claim is taken (both are reads or
+            # idempotent writes); the claim's refusal wins, as if it had come first.
+            claimed, vetted = await asyncio.gather(
+                self._claim_with_snapshot(user_id, ticket_id, spec, now),
+                self._vet_stake(user_id, stake_minor, currency), return_exceptions=True)
+            if isinstance(claimed, BaseException):
+                raise claimed
+            if isinstance(vetted, BaseException):
+                raise vetted
+            avoid = claimed
         except REDIS_DOWN as exc:
             await self._forget_claim(user_id, ticket_id, spec)  # the SET may have landed
             raise ServiceUnavailable(UNAVAILABLE_MSG) from exc
@@ -230,6 +241,10 @@ class Matchmaker:
         if added == 0:
             raise QueueFull(f"the {spec.tag} queue is full")
         raise ServiceUnavailable(UNAVAILABLE_MSG)  # -2: an earlier attempt was abandoned
+
+    async def _vet_stake(self, user_id: str, stake_minor: int, currency: str) -> None:
+        if self._vet is not None:
+            await self._vet.vet(user_id, stake_minor, currency)
 
     async def _abandon(self, ticket: Ticket, why: str) -> str:
         """Undo a join whose ticket is not (or may not be) queued; return what was found.

@@ -118,6 +118,20 @@ class HoldBatchInspector(Protocol):
         ...
 
 
+@runtime_checkable
+class StakeVetter(Protocol):
+    """Optional StakeHolder capability: may this player stake this much at all?
+
+    The operator's and the player's own rules (exclusion, suspension, daily limits) are
+    a read: the matchmaker asks it while the player's claim is being taken, in the same
+    moment, instead of after it. Its refusal ends the join before any money moves.
+    """
+
+    async def vet(self, user_id: str, stake_minor: int, currency: str) -> None:
+        """Return if the stake may be held; raise the refusal otherwise."""
+        ...
+
+
 RoomPlacer = Callable[[QueueSpec, str], Awaitable[str]]
 """Chooses the node (its public URL) that will host a new room: (queue, room_id) -> url."""
 

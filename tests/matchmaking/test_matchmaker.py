@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 
 import pytest
 from redis.asyncio import Redis
@@ -121,6 +122,50 @@ async def test_concurrent_joins_of_one_player_give_one_ticket_and_one_hold(
     assert await mm.queue_length(QUIZ) == 1
     assert len(money.holds) == 1
     assert money.balance("alice") == money.start_balance_minor - STAKE
+
+
+class _Barred(Exception):
+    """A vetter's refusal (the server raises its limits errors here)."""
+
+
+@dataclass
+class _VettedStakes(InMemoryStakes):
+    barred: set[str] = field(default_factory=set)
+    vetted: list[str] = field(default_factory=list)
+
+    async def vet(self, user_id: str, stake_minor: int, currency: str) -> None:
+        self.vetted.append(user_id)
+        if user_id in self.barred:
+            raise _Barred(f"{user_id} may not stake {stake_minor} {currency}")
+
+
+async def test_a_vetter_refusal_ends_the_join_before_money_moves_and_frees_the_claim(
+    redis: Redis, prefix: str, clock: ManualClock
+) -> None:
+    money = _VettedStakes(barred={"alice"})
+    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, money=money)
+    with pytest.raises(_Barred):
+        await mm.join("alice", "quiz", STAKE, "KES")
+    assert money.hold_calls == 0 and not money.holds
+    assert await redis.exists(mm.keys.user("alice")) == 0, "the claim is dropped again"
+    assert await mm.queue_length(QUIZ) == 0
+    money.barred.clear()
+    ticket = await mm.join("alice", "quiz", STAKE, "KES")  # allowed now: joins at once
+    assert await mm.ticket_of("alice") == ticket
+    assert money.vetted == ["alice", "alice"]
+
+
+async def test_already_queued_wins_over_a_vetter_refusal(
+    redis: Redis, prefix: str, clock: ManualClock
+) -> None:
+    money = _VettedStakes()
+    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, money=money)
+    first = await mm.join("alice", "quiz", STAKE, "KES")
+    money.barred.add("alice")
+    with pytest.raises(AlreadyQueued):
+        await mm.join("alice", "quiz", STAKE, "KES")
+    assert await mm.ticket_of("alice") == first, "the waiting ticket keeps its claim"
+    assert len(money.holds) == 1
 
 
 async def test_leave_voids_the_hold_and_frees_the_player(

@@ -62,10 +62,13 @@ class NotifyingStakes:
         self._inner = inner
         self._state = state
 
+    async def vet(self, user_id: str, stake_minor: int, currency: str) -> None:
+        """Own limits, exclusion, suspension (matchmaking.StakeVetter: read beside the claim)."""
+        await check_stake(self._state, user_id, stake_minor)
+
     async def hold(
         self, ticket_id: str, user_id: str, stake_minor: int, currency: str, timeout_s: int
     ) -> str:
-        await check_stake(self._state, user_id, stake_minor)  # own limits, exclusion, suspension
         return await self._inner.hold(ticket_id, user_id, stake_minor, currency, timeout_s)
 
     async def release(self, ticket_id: str, hold_id: str) -> None:
