@@ -115,7 +115,9 @@ class BatchedDirectory:
     Each room throttles its own snapshots, but a node with thousands of rooms still made
     one Redis round trip (a MULTI of three writes) per room per snapshot, each a wake-up
     of Redis and of this process. Here a room's call only notes its latest state; a single
-    writer sends everything noted every `interval_s` in one pipeline per `chunk` rooms.
+    writer sends everything noted every `interval_s` in one pipeline per `chunk` rooms
+    (a pipeline is built and encoded in one go on the event loop: 100 rooms keep that
+    under a few milliseconds, where 500 made the loop late for everyone).
     A room's entry thus reaches Redis at most `interval_s` later than it would have; a
     room closed before its pending update was written is only removed. Reads go to the
     wrapped directory (the node's `RoomDirectory`). Failed writes are logged: entries
@@ -123,7 +125,7 @@ class BatchedDirectory:
     """
 
     def __init__(self, directory: RoomDirectory, *, interval_s: float = 0.05,
-                 chunk: int = 500, max_pending: int = 50_000,
+                 chunk: int = 100, max_pending: int = 50_000,
                  now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         assert interval_s > 0 and chunk > 0 and max_pending > 0
         self.directory = directory
