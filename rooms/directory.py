@@ -116,8 +116,8 @@ class BatchedDirectory:
     one Redis round trip (a MULTI of three writes) per room per snapshot, each a wake-up
     of Redis and of this process. Here a room's call only notes its latest state; a single
     writer sends everything noted every `interval_s` in one pipeline per `chunk` rooms
-    (a pipeline is built and encoded in one go on the event loop: 100 rooms keep that
-    under a few milliseconds, where 500 made the loop late for everyone).
+    (a pipeline is built and encoded in one go on the event loop; a small chunk keeps
+    each such stretch short, and the loop serves others between chunks).
     A room's entry thus reaches Redis at most `interval_s` later than it would have; a
     room closed before its pending update was written is only removed. Reads go to the
     wrapped directory (the node's `RoomDirectory`). Failed writes are logged: entries
