@@ -24,6 +24,7 @@ from ledger.errors import (
 from ledger.group_commit import Coalescer
 from ledger.invariants import DEFAULT_EXPIRY_GRACE_S, check_invariants
 from ledger.rows import (
+    APPLY_METAS,
     APPLY_SQL,
     LOCK_SQL,
     TRANSFER_COLUMNS,
@@ -32,6 +33,8 @@ from ledger.rows import (
     apply_args,
     lock_args,
     transfer_from_row,
+    transfers_from_requests,
+    wire_args,
 )
 from ledger.types import (
     AccountKind,
@@ -106,9 +109,27 @@ def _outcome_unknown(exc: BaseException) -> bool:
     return not isinstance(exc, asyncpg.PostgresError)
 
 
-def _outcomes(rows: Sequence[asyncpg.Record], groups: Sequence[Sequence[Any]]) -> list[_Outcome]:
+def _outcomes(
+    rows: Sequence[asyncpg.Record], groups: Sequence[Sequence[TransferRequest]],
+    metas: Sequence[str],
+) -> list[_Outcome]:
+    """Each group's outcome from ledger_apply's answer to the call that carried `groups`.
+
+    The answer is one row per item, or a single 'fast' row: every item of the call was a new
+    transfer written as requested at that row's t_created_at (`metas`: the items' meta JSON,
+    as sent).
+    """
+    if len(rows) == 1 and rows[0]["status"] == "fast":
+        created_at = rows[0]["t_created_at"]
+        out = []
+        pos = 0
+        for g in groups:
+            made = transfers_from_requests(g, metas[pos : pos + len(g)], created_at)
+            out.append(_Outcome(transfers=made, new=list(made)))
+            pos += len(g)
+        return out
     assert len(rows) == sum(len(g) for g in groups), "ledger_apply returns one row per item"
-    out: list[_Outcome] = []
+    out = []
     pos = 0
     for g in groups:
         outcome = _Outcome()
@@ -430,8 +451,9 @@ class Ledger:
         self, conn: Conn, groups: Sequence[Sequence[TransferRequest]], *,
         allow_expired: bool,
     ) -> list[_Outcome]:
-        rows = await conn.fetch(APPLY_SQL, *apply_args(groups, self._now(), allow_expired))
-        return _outcomes(rows, groups)
+        args = apply_args(groups, self._now(), allow_expired)
+        rows = await conn.fetch(APPLY_SQL, *wire_args(args))
+        return _outcomes(rows, groups, args[APPLY_METAS])
 
     async def _run_with_retry(
         self, groups: Sequence[Sequence[TransferRequest]], *, allow_expired: bool

@@ -9,7 +9,8 @@ Definitions (docs/ledger.md):
 - a post was made before its hold expired: its `created_at` is the time ledger_apply judged
   the expiry by (read once the locks were held), so it must be earlier than `expires_at`
   (a void may come later: that is how the sweeper releases expired holds);
-- a transfer's currency is the currency of both its accounts.
+- a transfer names two accounts that exist (transfers have no foreign keys to accounts since
+  migration 0210: accounts are never deleted instead), and its currency is theirs.
 """
 
 from __future__ import annotations
@@ -94,13 +95,16 @@ SELECT r.id, r.created_at, h.id AS hold_id, h.expires_at
  LIMIT $1
 """
 
-FOREIGN_CURRENCY = """
-SELECT t.id, t.currency, da.owner AS debit, da.currency AS debit_currency,
+# One scan of transfers for both: an account that does not exist, or is in another currency.
+FOREIGN_ACCOUNTS = """
+SELECT t.id, t.currency, t.debit_account_id, t.credit_account_id,
+       da.owner AS debit, da.currency AS debit_currency,
        ca.owner AS credit, ca.currency AS credit_currency
   FROM transfers t
-  JOIN accounts da ON da.id = t.debit_account_id
-  JOIN accounts ca ON ca.id = t.credit_account_id
- WHERE t.currency <> da.currency OR t.currency <> ca.currency
+  LEFT JOIN accounts da ON da.id = t.debit_account_id
+  LEFT JOIN accounts ca ON ca.id = t.credit_account_id
+ WHERE da.id IS NULL OR ca.id IS NULL
+    OR t.currency <> da.currency OR t.currency <> ca.currency
  LIMIT $1
 """
 
@@ -151,7 +155,14 @@ async def check_invariants(
                 f"post {r['id']} made at {r['created_at']}, at or after hold {r['hold_id']}"
                 f" expired at {r['expires_at']}"
             )
-        for r in await conn.fetch(FOREIGN_CURRENCY, MAX_FINDINGS):
+        for r in await conn.fetch(FOREIGN_ACCOUNTS, MAX_FINDINGS):
+            if r["debit"] is None or r["credit"] is None:
+                findings.extend(
+                    f"transfer {r['id']}: its {side} account {r[side + '_account_id']}"
+                    " does not exist"
+                    for side in ("debit", "credit") if r[side] is None
+                )
+                continue
             findings.append(
                 f"transfer {r['id']} in {r['currency']} between {r['debit']}"
                 f" ({r['debit_currency']}) and {r['credit']} ({r['credit_currency']})"

@@ -93,3 +93,14 @@ async def test_a_transfer_in_another_currency_than_its_accounts(scratch: Any) ->
     found = await _findings(books["ledger"])
     assert f"transfer {books['single'].id} in USD between" in found
     assert f"({CUR})" in found
+
+
+async def test_a_transfer_naming_an_account_that_does_not_exist(scratch: Any) -> None:
+    """transfers has no foreign keys to accounts: the check is what finds a dangling id."""
+    books = await _books(scratch)
+    missing = await scratch.fetchval("SELECT max(id) + 1000 FROM accounts")
+    await scratch.execute(
+        "UPDATE transfers SET credit_account_id = $2 WHERE id = $1", books["single"].id, missing
+    )
+    found = await _findings(books["ledger"])
+    assert f"transfer {books['single'].id}: its credit account {missing} does not exist" in found
