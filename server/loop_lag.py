@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 import structlog
+from prometheus_client import Histogram
 
 from server import metrics
 
@@ -35,17 +36,21 @@ def note_gc_pause(generation: int, pause_s: float) -> None:
 
 
 async def watch(interval_s: float = PROBE_INTERVAL_S, warn_s: float = WARN_S,
-                log_every_s: float = LOG_EVERY_S) -> None:
-    """Measure the loop's lateness for ever (cancel the task to stop it)."""
+                log_every_s: float = LOG_EVERY_S, *, histogram: Histogram | None = None) -> None:
+    """Measure the loop's lateness for ever (cancel the task to stop it).
+
+    `histogram` defaults to the process's `matchpot_event_loop_lag_seconds`.
+    """
     assert interval_s > 0 and warn_s > 0 and log_every_s > 0
     loop = asyncio.get_running_loop()
+    observe = (histogram or metrics.LOOP_LAG).observe
     logged_at = -log_every_s
     while True:
         asked = loop.time()
         await asyncio.sleep(interval_s)
         woke = loop.time()
         lag_s = max(0.0, woke - asked - interval_s)
-        metrics.LOOP_LAG.observe(lag_s)
+        observe(lag_s)
         if lag_s < warn_s or woke - logged_at < log_every_s:
             continue
         logged_at = woke
