@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -353,6 +354,17 @@ async def test_leave_racing_a_pairing_has_exactly_one_winner(
     assert await mm.queue_length(QUIZ) == 0
 
 
+def _failing_once(calls: list[str]) -> Callable[[Match], Awaitable[None]]:
+    """A match handler that fails the first delivery (the room service was down), then works."""
+
+    async def handler(match: Match) -> None:
+        calls.append(match.room_id)
+        if len(calls) == 1:
+            raise RuntimeError("room service unavailable")
+
+    return handler
+
+
 async def test_a_delivered_pairing_drops_both_claims_so_the_next_join_is_not_slowed(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:
@@ -370,12 +382,7 @@ async def test_a_late_redelivery_leaves_the_players_newer_claim_alone(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:
     calls: list[str] = []
-
-    async def flaky(match: Match) -> None:
-        calls.append(match.room_id)
-        if len(calls) == 1:
-            raise RuntimeError("room service unavailable")
-
+    flaky = _failing_once(calls)
     mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=flaky, lease_s=30)
     await mm.join("alice", "quiz", STAKE, "KES")
     await mm.join("bob", "quiz", STAKE, "KES")
@@ -394,12 +401,7 @@ async def test_a_failed_match_handler_is_redelivered_after_the_lease(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:
     calls: list[str] = []
-
-    async def flaky(match: Match) -> None:
-        calls.append(match.room_id)
-        if len(calls) == 1:
-            raise RuntimeError("room service unavailable")
-
+    flaky = _failing_once(calls)
     mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=flaky, lease_s=30)
     await mm.join("alice", "quiz", STAKE, "KES")
     await mm.join("bob", "quiz", STAKE, "KES")
