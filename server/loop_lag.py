@@ -36,10 +36,12 @@ def note_gc_pause(generation: int, pause_s: float) -> None:
 
 
 async def watch(interval_s: float = PROBE_INTERVAL_S, warn_s: float = WARN_S,
-                log_every_s: float = LOG_EVERY_S, *, histogram: Histogram | None = None) -> None:
+                log_every_s: float = LOG_EVERY_S, *, histogram: Histogram | None = None,
+                probe: str = "server") -> None:
     """Measure the loop's lateness for ever (cancel the task to stop it).
 
-    `histogram` defaults to the process's `matchpot_event_loop_lag_seconds`.
+    `histogram` defaults to the process's `matchpot_event_loop_lag_seconds`; `probe` names
+    this probe in its log lines (a process with several apps on one loop has one each).
     """
     assert interval_s > 0 and warn_s > 0 and log_every_s > 0
     loop = asyncio.get_running_loop()
@@ -56,5 +58,5 @@ async def watch(interval_s: float = PROBE_INTERVAL_S, warn_s: float = WARN_S,
         logged_at = woke
         since = time.monotonic() - (woke - asked)
         pauses = [(g, round(p * 1000, 1)) for at, g, p in _recent_gc if at >= since]
-        log.warning("event_loop_stalled", lag_ms=round(lag_s * 1000, 1),
+        log.warning("event_loop_stalled", probe=probe, lag_ms=round(lag_s * 1000, 1),
                     gc_pauses_ms=pauses)
