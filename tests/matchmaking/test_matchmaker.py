@@ -15,6 +15,7 @@ from matchmaking import (
     HoldRefused,
     InvalidJoin,
     Match,
+    Matchmaker,
     NotQueued,
     QueueFull,
     QueueSpec,
@@ -365,6 +366,19 @@ def _failing_once(calls: list[str]) -> Callable[[Match], Awaitable[None]]:
     return handler
 
 
+async def _paired_with_a_failed_handler(
+    redis: Redis, clock: ManualClock, prefix: str
+) -> tuple[Matchmaker, list[str], Match]:
+    """alice and bob paired once, its first delivery failed (lease 30 s): not acknowledged."""
+    calls: list[str] = []
+    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=_failing_once(calls),
+                            lease_s=30)
+    await mm.join("alice", "quiz", STAKE, "KES")
+    await mm.join("bob", "quiz", STAKE, "KES")
+    [match] = await mm.pair_once(QUIZ)
+    return mm, calls, match
+
+
 async def test_a_delivered_pairing_drops_both_claims_so_the_next_join_is_not_slowed(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:
@@ -381,12 +395,7 @@ async def test_a_delivered_pairing_drops_both_claims_so_the_next_join_is_not_slo
 async def test_a_late_redelivery_leaves_the_players_newer_claim_alone(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:
-    calls: list[str] = []
-    flaky = _failing_once(calls)
-    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=flaky, lease_s=30)
-    await mm.join("alice", "quiz", STAKE, "KES")
-    await mm.join("bob", "quiz", STAKE, "KES")
-    [match] = await mm.pair_once(QUIZ)
+    mm, calls, match = await _paired_with_a_failed_handler(redis, clock, prefix)
     assert await redis.exists(mm.keys.user("alice")) == 1, "not delivered: still claimed"
     clock.advance(61_000)  # past the lease and the claim's grace: alice queues again
     newer = await mm.join("alice", "quiz", 50_000, "KES")
@@ -400,12 +409,7 @@ async def test_a_late_redelivery_leaves_the_players_newer_claim_alone(
 async def test_a_failed_match_handler_is_redelivered_after_the_lease(
     redis: Redis, prefix: str, clock: ManualClock
 ) -> None:
-    calls: list[str] = []
-    flaky = _failing_once(calls)
-    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=flaky, lease_s=30)
-    await mm.join("alice", "quiz", STAKE, "KES")
-    await mm.join("bob", "quiz", STAKE, "KES")
-    [match] = await mm.pair_once(QUIZ)
+    mm, calls, match = await _paired_with_a_failed_handler(redis, clock, prefix)
     assert await mm.recover_once(QUIZ) == 0  # still within the lease
     clock.advance(30_001)
     assert await mm.recover_once(QUIZ) == 1
