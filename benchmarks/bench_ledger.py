@@ -7,6 +7,8 @@ and drops it afterwards. Measures, with synchronous_commit on:
 
 - ledger `transfer()` (single) and `batch()` of 100, at 1, 8 and 32 pool connections, between
   uniform random accounts and with every transfer crediting one hot `house` account;
+- the games' pattern at 1 and 8 connections: 50 stakes held into one escrow account, then
+  settled as 25 duels (posts, payouts, rakes) in one `batch()` of 100;
 - ceiling 1: this machine's pgbench TPC-B (scale 10, -c 8 -j 2);
 - ceiling 2: a bare transfer (two balance UPDATEs + one INSERT in one CTE statement) over
   asyncpg at 1, 8 and 32 connections, and a bare batch of 100 in one unnest statement.
@@ -41,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 import asyncpg  # noqa: E402
 
-from ledger import Ledger, TransferRequest  # noqa: E402
+from ledger import Ledger, TransferKind, TransferRequest  # noqa: E402
 from server.db import create_pool  # noqa: E402
 from server.migrate import migrate  # noqa: E402
 
@@ -163,6 +165,61 @@ async def bench_ledger(dsn: str, users: list[str], seconds: float, callers_per_c
     return out
 
 
+SETTLE_ROOMS = 25  # rooms per settlement call: 50 posts, 25 payouts, 25 rakes = 100 items
+SETTLE_CONNECTIONS = (1, 8)
+
+
+def settle_requests(holds: list[TransferRequest], escrow: str) -> list[TransferRequest]:
+    """A duel settlement per pair of holds, as rooms/ledger_settlement.py sends one: both
+    stakes posted into escrow, then the winner's payout and the rake out of it."""
+    reqs = []
+    for a, b in zip(holds[0::2], holds[1::2], strict=True):
+        pot = a.amount_minor + b.amount_minor
+        reqs += [TransferRequest(uuid.uuid4(), h.debit, escrow, h.amount_minor, CUR,
+                                 kind=TransferKind.POST, pending_id=h.id, code="stake")
+                 for h in (a, b)]
+        reqs.append(TransferRequest(uuid.uuid4(), escrow, a.debit, pot * 9 // 10, CUR,
+                                    code="payout"))
+        reqs.append(TransferRequest(uuid.uuid4(), escrow, "house", pot - pot * 9 // 10, CUR,
+                                    code="rake"))
+    return reqs
+
+
+async def bench_settle(dsn: str, users: list[str], seconds: float) -> list[Result]:
+    """The games' pattern on one hot escrow account: each call holds 50 stakes (one batch),
+    then settles those 25 rooms in one `batch()` of 100. Latency is of the settlement."""
+    out: list[Result] = []
+    escrow = "escrow:bench"
+    for conns in SETTLE_CONNECTIONS:
+        pool = await create_pool(dsn, min_size=conns, max_size=conns)
+        try:
+            ledger = Ledger(pool)
+            settle_s: list[float] = []
+
+            async def settle(rng: random.Random, ledger: Ledger = ledger,
+                             settle_s: list[float] = settle_s) -> None:
+                holds = [TransferRequest(uuid.uuid4(), u, escrow, 100, CUR,
+                                         kind=TransferKind.PENDING, timeout_s=600, code="stake")
+                         for u in rng.sample(users, 2 * SETTLE_ROOMS)]
+                await ledger.batch(holds)
+                t0 = time.perf_counter()
+                await ledger.batch(settle_requests(holds, escrow))
+                settle_s.append(time.perf_counter() - t0)
+
+            result = await drive("ledger holds(50) + settle(25 rooms = 100), one escrow",
+                                 conns, conns, seconds, 150, settle)
+            # Latency columns: the settlement call alone (the holds are timed with it in
+            # transfers/s only).
+            times = sorted(settle_s)
+            out.append(Result(result.name, conns, conns, result.transfers_per_s,
+                              _pct(times, 0.50), _pct(times, 0.99), result.calls,
+                              result.errors))
+            print(_row(out[-1]), flush=True)
+        finally:
+            await pool.close()
+    return out
+
+
 # ---- ceiling 2: bare transfers ----------------------------------------------------------------
 
 BARE_SCHEMA = """
@@ -281,7 +338,10 @@ def report(label: str, command: str, pg_version: str, seconds: float, results: l
         f"- server: {label}, {pg_version}, synchronous_commit on, {seconds:g} s per row",
         "- single rows: each caller awaits one `transfer()` at a time (callers = 4 per"
         " connection, coalesced by group commit); batch rows: one caller per connection, each"
-        " awaiting `batch()` of 100 linked transfers. Latency is per call.",
+        " awaiting `batch()` of 100 linked transfers. Latency is per call. The settle rows:"
+        " one caller per connection holds 50 stakes into one escrow account (one batch), then"
+        " settles them as 25 duels (50 posts, 25 payouts, 25 rakes: one batch of 100);"
+        " transfers/s counts both, latency is the settlement's.",
         "",
         "| scenario | connections | callers | transfers/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|---|",
@@ -351,6 +411,7 @@ async def run(dsn_admin: str, label: str, args: argparse.Namespace) -> None:
             await pool.close()
         print("| scenario | connections | callers | transfers/s | p50 ms | p99 ms | errors |")
         results = await bench_ledger(dsn, users, args.seconds, args.callers_per_conn)
+        results += await bench_settle(dsn, users, args.seconds)
         results += await bench_bare(dsn, args.accounts, args.seconds)
         tps = await asyncio.to_thread(pgbench, dsn, args.seconds)
         print(f"pgbench TPC-B: {tps:,.0f} TPS")

@@ -95,19 +95,19 @@ def transfers_from_requests(
 ) -> list[Transfer]:
     """The transfers a 'fast' answer of ledger_apply wrote: new rows equal to their requests.
 
-    That answer means every item was a new single or pending transfer, without ext_ref or
-    pending_id, written with these very values at `created_at`; so the stored row is the
-    request itself, plus the time, and a hold's expiry (created_at + timeout_s, the same
-    arithmetic as the SQL). `metas` are the JSON texts sent for the items (apply_args), parsed
-    the way a row read back is, so the meta equals what get_transfer() returns and is never
-    the caller's own (mutable) dict.
+    That answer means every item was a new transfer without ext_ref, written with these very
+    values at `created_at` (a post or void spelled out its hold's accounts, currency and the
+    amount it wrote); so the stored row is the request itself, plus the time, and a hold's
+    expiry (created_at + timeout_s, the same arithmetic as the SQL). `metas` are the JSON
+    texts sent for the items (apply_args), parsed the way a row read back is, so the meta
+    equals what get_transfer() returns and is never the caller's own (mutable) dict.
     """
     out = []
     for r, meta in zip(reqs, metas, strict=True):
         kind = r.kind
         # Positional (see _TRANSFER_FIELDS): a hundred of these per batch.
         out.append(Transfer(
-            r.id, r.debit, r.credit, r.amount_minor, r.currency, kind, None,
+            r.id, r.debit, r.credit, r.amount_minor, r.currency, kind, r.pending_id,
             created_at + timedelta(seconds=r.timeout_s)
             if kind is _PENDING and r.timeout_s is not None else None,
             None, r.code, {} if meta == "{}" else json.loads(meta), created_at, False,

@@ -1,15 +1,19 @@
 """ledger_apply's set-based fast path: its one-row answer, and the cases it must hand over.
 
-When every item of a call is a new single or pending transfer between existing accounts
-whose debits fit, ledger_apply answers with one 'fast' row and the Ledger builds the
-transfers from the requests; these tests hold that answer to the rows actually stored, and
+When every item of a call is a new single, pending, post or void transfer (a post or void
+of an unresolved hold) between existing accounts whose debits fit in item order,
+ledger_apply answers with one 'fast' row and the Ledger builds the transfers from the
+requests; these tests hold that answer to the rows actually stored, and
 check that replays, floors and lock waits still give what the item-by-item path gives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -137,9 +141,10 @@ async def test_a_debit_beyond_the_floor_before_a_later_credit_fails_as_item_by_i
     assert [r["status"] for r in rows] == ["error", "new"]
     assert rows[0]["err"].startswith("insufficient_funds|")
     assert (await ledger.balance(a, CUR)).posted_minor == 200
-    # The other way round, the credit comes first and the debit fits.
+    # The other way round, the credit comes first and the debit fits: the running balance
+    # never dips below the floor, so the set-based path takes it whole.
     rows = await _answer(pool, [[req("world", a, 50)], [req(a, b, 250)]])
-    assert [r["status"] for r in rows] == ["new", "new"]
+    assert [r["status"] for r in rows] == ["fast"]
     assert (await ledger.balance(a, CUR)).posted_minor == 0
     assert (await ledger.balance(b, CUR)).posted_minor == 250
 
@@ -179,3 +184,115 @@ async def test_a_batch_that_waited_is_judged_against_the_balance_it_waited_for(
         with pytest.raises(InsufficientFunds):
             await waiting
     assert (await ledger.balance(payer, CUR)).posted_minor == 400
+
+
+# ---- posts and voids (a settlement's batch) ----------------------------------------------
+
+
+async def _stakes(ledger: Ledger, escrow: str, n: int, stake: int) -> list[Transfer]:
+    """`n` funded players, each with a stake held into `escrow`."""
+    holds = []
+    for _ in range(n):
+        user = new_user()
+        await deposit(ledger, user, 1_000)
+        holds.append(await ledger.hold(uuid.uuid4(), user, escrow, stake, CUR, timeout_s=600,
+                                         code="stake"))
+    return holds
+
+
+def _post(h: Transfer, *, named: bool = True) -> TransferRequest:
+    return TransferRequest(
+        id=uuid.uuid4(), debit=h.debit if named else "", credit=h.credit if named else "",
+        amount_minor=h.amount_minor if named else 0, currency=h.currency if named else "",
+        kind=TransferKind.POST, pending_id=h.id, code="stake")
+
+
+def _void(h: Transfer, *, named: bool = True) -> TransferRequest:
+    return dataclasses.replace(_post(h, named=named), kind=TransferKind.VOID, code="refund")
+
+
+def _settle(holds: Sequence[Transfer], escrow: str, winner: str) -> list[TransferRequest]:
+    """A duel's settlement: both stakes posted into escrow, the pot less 10% paid out."""
+    pot = sum(h.amount_minor for h in holds)
+    return [*(_post(h) for h in holds), req(escrow, winner, pot * 9 // 10),
+            req(escrow, "house", pot - pot * 9 // 10)]
+
+
+async def test_a_settlement_batch_is_one_fast_row_and_resolves_its_holds(
+    pool: Any, ledger: Ledger,
+) -> None:
+    """Posts credit the escrow before the payouts debit it: the running balance fits."""
+    escrow = new_escrow()
+    holds = await _stakes(ledger, escrow, 4, 100)
+    rooms = [holds[:2], holds[2:]]
+    calls = [_settle(r, escrow, r[0].debit) for r in rooms]
+    rows = await _answer(pool, calls)
+    assert [(r["idx"], r["status"]) for r in rows] == [(0, "fast")]
+    for h in holds:
+        stored = await ledger.get_transfer(h.id)
+        assert stored is not None and stored.resolved
+    assert (await ledger.balance(escrow, CUR)).posted_minor == 0
+    assert (await ledger.balance(escrow, CUR)).pending_credits_minor == 0
+    assert (await ledger.balance(holds[0].debit, CUR)).posted_minor == 1_000 - 100 + 180
+    assert (await ledger.balance(holds[1].debit, CUR)).posted_minor == 900
+    # Through the Ledger, the transfers built from the answer are the stored rows.
+    more = await _stakes(ledger, escrow, 2, 50)
+    got = await ledger.batch(_settle(more, escrow, more[1].debit))
+    await _assert_stored(ledger, got)
+    assert [t.kind for t in got] == [TransferKind.POST] * 2 + [TransferKind.SINGLE] * 2
+    assert [t.pending_id for t in got[:2]] == [h.id for h in more]
+    await ledger.check_invariants()
+
+
+async def test_posts_and_voids_left_to_their_hold_are_read_back(
+    pool: Any, ledger: Ledger,
+) -> None:
+    """Without accounts and amount in the request, the answer is one stored row per item."""
+    escrow = new_escrow()
+    holds = await _stakes(ledger, escrow, 3, 70)
+    rows = await _answer(pool, [[_post(holds[0], named=False), _void(holds[1], named=False),
+                                 _void(holds[2])]])
+    assert [r["status"] for r in rows] == ["new"] * 3
+    assert [(r["t_debit"], r["t_credit"], r["t_amount"], r["t_kind"]) for r in rows] == [
+        (holds[0].debit, escrow, 70, "post"), (holds[1].debit, escrow, 70, "void"),
+        (holds[2].debit, escrow, 70, "void")]
+    assert [(await ledger.balance(h.debit, CUR)).available_minor for h in holds] == [
+        930, 1_000, 1_000]
+    await ledger.check_invariants()
+
+
+async def test_a_resolved_hold_fails_the_batch_as_item_by_item(
+    pool: Any, ledger: Ledger,
+) -> None:
+    escrow = new_escrow()
+    holds = await _stakes(ledger, escrow, 2, 100)
+    await ledger.void(uuid.uuid4(), holds[1].id)
+    batch = _settle(holds, escrow, holds[0].debit)
+    rows = await _answer(pool, [batch])
+    assert [r["status"] for r in rows] == ["aborted", "error", "aborted", "aborted"]
+    assert rows[1]["err"].startswith("hold_already_resolved|")
+    for r in batch:
+        assert await ledger.get_transfer(r.id) is None
+    held = await ledger.get_transfer(holds[0].id)
+    assert held is not None and not held.resolved
+    # The same hold twice in one call: the second resolution fails, and so does the call.
+    rows = await _answer(pool, [[_post(holds[0]), _void(holds[0])]])
+    assert [r["status"] for r in rows] == ["aborted", "error"]
+    assert rows[1]["err"].startswith("hold_already_resolved|")
+    assert (await ledger.balance(escrow, CUR)).pending_credits_minor == 100
+
+
+async def test_an_expired_hold_is_refused_unless_expired_ones_may_be_resolved(
+    pool: Any, ledger: Ledger,
+) -> None:
+    escrow = new_escrow()
+    [hold] = await _stakes(ledger, escrow, 1, 100)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(APPLY_SQL, *wire_args(apply_args([[_void(hold)]], later, False)))
+        assert [r["status"] for r in rows] == ["error"]
+        assert rows[0]["err"].startswith("hold_expired|")
+        rows = await conn.fetch(APPLY_SQL, *wire_args(apply_args([[_void(hold)]], later, True)))
+        assert [r["status"] for r in rows] == ["fast"]
+    assert (await ledger.balance(hold.debit, CUR)).available_minor == 1_000
+    await ledger.check_invariants()

@@ -219,6 +219,87 @@ class LedgerModel(RuleBasedStateMachine):
         for a in self.accounts:
             a.posted = scratch[id(a)]
 
+    @rule(data=st.data(), size=st.integers(1, 6))
+    def settle_batch(self, data: st.DataObject, size: int) -> None:
+        """A linked batch mixing singles, new holds, posts and voids, as a settlement sends.
+
+        Posts and voids sometimes spell out the hold's accounts, currency and amount and
+        sometimes leave them to the hold; a hold may be one already resolved, or resolved
+        twice in the batch. The model applies the items in order on a scratch copy: the first
+        item that fails must fail the batch with its error and change nothing.
+        """
+        state = {id(a): (a.posted, a.pending_debits, a.pending_credits) for a in self.accounts}
+        resolved = {h.id for h in self.holds if h.resolved}
+        reqs: list[TransferRequest] = []
+        new_holds: list[Hold] = []
+        posted_holds: list[Hold] = []
+        error: type[Exception] | None = None
+        for _ in range(size):
+            kinds = ["single", "pending"] + (["post", "void"] if self.holds else [])
+            kind = data.draw(st.sampled_from(kinds))
+            if kind in ("single", "pending"):
+                src = data.draw(st.sampled_from(self.users))
+                dst = data.draw(st.sampled_from([a for a in self.accounts if a is not src]))
+                amount = data.draw(AMOUNTS)
+                posted, pd, pc = state[id(src)]
+                if error is None and src.floor is not None and posted - pd - amount < src.floor:
+                    error = InsufficientFunds
+                if kind == "single":
+                    reqs.append(self._req(src, dst, amount))
+                    state[id(src)] = (posted - amount, pd, pc)
+                    d_posted, d_pd, d_pc = state[id(dst)]
+                    state[id(dst)] = (d_posted + amount, d_pd, d_pc)
+                else:
+                    r = self._req(src, dst, amount, kind=TransferKind.PENDING, timeout_s=3600,
+                                  code="stake")
+                    reqs.append(r)
+                    state[id(src)] = (posted, pd + amount, pc)
+                    d_posted, d_pd, d_pc = state[id(dst)]
+                    state[id(dst)] = (d_posted, d_pd, d_pc + amount)
+                    new_holds.append(Hold(r.id, src, dst, amount))
+                continue
+            h = data.draw(st.sampled_from(self.holds))
+            named = data.draw(st.booleans())
+            if kind == "post":
+                part = data.draw(st.none() | st.floats(0.01, 1.0))
+                amount = h.amount if part is None else max(1, int(h.amount * part))
+                asked = amount if named or part is not None else 0
+            else:
+                amount = 0
+                asked = h.amount if named else 0
+            reqs.append(TransferRequest(
+                id=uuid.uuid4(), debit=h.debit.owner if named else "",
+                credit=h.credit.owner if named else "", amount_minor=asked,
+                currency=self.currency if named else "",
+                kind=TransferKind.POST if kind == "post" else TransferKind.VOID,
+                pending_id=h.id, code="settle"))
+            if h.id in resolved:
+                error = error or HoldAlreadyResolved
+                continue
+            resolved.add(h.id)
+            posted_holds.append(h)
+            d_posted, d_pd, d_pc = state[id(h.debit)]
+            state[id(h.debit)] = (d_posted - amount, d_pd - h.amount, d_pc)
+            c_posted, c_pd, c_pc = state[id(h.credit)]
+            state[id(h.credit)] = (c_posted + amount, c_pd, c_pc - h.amount)
+        if error is not None:
+            with pytest.raises(error):
+                self.run(self.ledger.batch(reqs))
+            for r in reqs:
+                assert self.run(self.ledger.get_transfer(r.id)) is None
+            return
+        results = self.run(self.ledger.batch(reqs))
+        for r, t in zip(reqs, results, strict=True):
+            # What the batch answered is what is stored (whichever path wrote it).
+            assert self.run(self.ledger.get_transfer(r.id)) == t
+            assert (t.kind, t.pending_id) == (r.kind, r.pending_id)
+        self.done.extend(zip(reqs, results, strict=True))
+        for a in self.accounts:
+            a.posted, a.pending_debits, a.pending_credits = state[id(a)]
+        for h in posted_holds:
+            h.resolved = True
+        self.holds.extend(new_holds)
+
     @invariant()
     def balances_match_the_model(self) -> None:
         for a in self.accounts:
