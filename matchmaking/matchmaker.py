@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -57,6 +58,9 @@ PAIRS_PER_CALL = 100  # pairings one script call may make: bounds how long Redis
 FIRST_PAIRS = 4  # what a call asks for at first; doubled while calls fill it
 MAX_BATCH = 10_000
 MATCH_HANDLERS_AT_ONCE = 32  # match handlers of one round run concurrently, this many at most
+# Rounds the pairing loop delivers at once: the next pass pairs while earlier rounds are
+# still being handed over, so a join waits for one pairing script, not for a whole round.
+ROUNDS_IN_FLIGHT = 4
 # Joins abandoned while Redis was unreachable, remembered so their claim and any ticket that
 # landed after all are cleaned up once Redis answers again; past this many, the oldest are
 # left to the claim's grace period and the pairing's hold check.
@@ -452,17 +456,36 @@ class Matchmaker:
         """Make up to `limit` pairings in one pass over the queue, oldest tickets first.
 
         Each script call examines at most `scan_tickets` tickets, so Redis is
-        never busy for long; the pass ends at the queue's end or at `limit`.
+        never busy for long; the pass ends at the queue's end or at `limit`. Returns once
+        every pairing of the pass has been handed over (or left for redelivery).
+        """
+        qk = self.keys.for_queue(spec)
+        made: list[Match] = []
+
+        async def deliver(records: list[dict[str, Any]], now: int) -> int:
+            made.extend(await self._deliver(spec, qk, records, now, redelivery=False))
+            return len(records)
+
+        await self._pair_pass(spec, limit, deliver)
+        return made
+
+    async def _pair_pass(
+        self, spec: QueueSpec, limit: int,
+        deliver: Callable[[list[dict[str, Any]], int], Awaitable[int]],
+    ) -> int:
+        """The pairing script calls of one pass; `deliver` takes each call's pairings.
+
+        Returns how many pairings the pass made.
         """
         assert 1 <= limit <= MAX_BATCH, limit
         qk = self.keys.for_queue(spec)
         cfg = self.config
-        made: list[Match] = []
+        made = 0
         position = 0
         max_calls = cfg.max_queue_len // cfg.scan_tickets + limit // PAIRS_PER_CALL + 2
         max_calls += PAIRS_PER_CALL.bit_length()  # the doublings from FIRST_PAIRS
         for _ in range(max_calls):
-            want = min(limit - len(made), PAIRS_PER_CALL, self._pairs_hint)
+            want = min(limit - made, PAIRS_PER_CALL, self._pairs_hint)
             fresh: list[str] = []
             for _ in range(want):
                 fresh += (self._new_id(), self._new_token(), self._new_token())
@@ -477,8 +500,9 @@ class Matchmaker:
             records = [json.loads(r) for r in reply[2:]]
             self._pairs_hint = (min(PAIRS_PER_CALL, 2 * want) if len(records) >= want
                                 else max(FIRST_PAIRS, 2 * len(records)))
-            made.extend(await self._deliver(spec, qk, records, now, redelivery=False))
-            if len(made) >= limit or position >= remaining:
+            if records:
+                made += await deliver(records, now)
+            if made >= limit or position >= remaining:
                 break
         return made
 
@@ -718,31 +742,60 @@ class Matchmaker:
 
         A local join wakes the loop at once; joins on other nodes are seen
         within `idle_s`. A Redis failure is logged and retried after `idle_s`.
+        A round's pairings are handed over in the background (at most ROUNDS_IN_FLIGHT
+        rounds at once), so the next pass pairs whoever joined meanwhile without waiting
+        for the previous round's handlers and acknowledgement; a round that fails is
+        redelivered after its lease, like any other.
         """
         assert queues and idle_s > 0 and housekeeping_every_s > 0
         loop = asyncio.get_running_loop()
         next_housekeeping = 0.0
         wait_s = idle_s
-        while not stop.is_set():
-            self._joined.clear()
-            made = 0
-            try:
-                for spec in queues:
-                    made += len(await self.pair_once(spec, batch))
-                if loop.time() >= next_housekeeping:
-                    next_housekeeping = loop.time() + housekeeping_every_s
-                    if self._unsettled:
-                        await self._settle_unsettled()
+        slots = asyncio.Semaphore(ROUNDS_IN_FLIGHT)
+        rounds: set[asyncio.Task[list[Match]]] = set()
+
+        def round_done(task: asyncio.Task[list[Match]]) -> None:
+            rounds.discard(task)
+            slots.release()
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                self._throttle.warn("pairing_delivery_failed", exc)
+
+        async def deliver_later(spec: QueueSpec, records: list[dict[str, Any]],
+                                now: int) -> int:
+            await slots.acquire()
+            qk = self.keys.for_queue(spec)
+            task = loop.create_task(self._deliver(spec, qk, records, now, redelivery=False))
+            rounds.add(task)
+            task.add_done_callback(round_done)
+            return len(records)
+
+        try:
+            while not stop.is_set():
+                self._joined.clear()
+                made = 0
+                try:
                     for spec in queues:
-                        await self.expire_once(spec, limit=batch)
-                        await self.recover_once(spec, limit=batch)
-                wait_s = idle_s
-            except Exception as exc:  # Redis or the ledger is down: back off, log sparingly
-                self._throttle.warn("pairing_loop_failed", exc)
-                wait_s = min(LOOP_BACKOFF_MAX_S, wait_s * 2)
-            if made == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._joined.wait(), wait_s)
+                        made += await self._pair_pass(spec, batch,
+                                                      functools.partial(deliver_later, spec))
+                    if loop.time() >= next_housekeeping:
+                        next_housekeeping = loop.time() + housekeeping_every_s
+                        if self._unsettled:
+                            await self._settle_unsettled()
+                        for spec in queues:
+                            await self.expire_once(spec, limit=batch)
+                            await self.recover_once(spec, limit=batch)
+                    wait_s = idle_s
+                except Exception as exc:  # Redis or the ledger is down: back off, log sparingly
+                    self._throttle.warn("pairing_loop_failed", exc)
+                    wait_s = min(LOOP_BACKOFF_MAX_S, wait_s * 2)
+                if made == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._joined.wait(), wait_s)
+        finally:
+            # Rounds under way finish (each is bounded by its handlers); one cut short is
+            # redelivered after its lease.
+            if rounds:
+                await asyncio.gather(*rounds, return_exceptions=True)
 
 
 def _ticket(fields: dict[str, Any], spec: QueueSpec) -> Ticket:

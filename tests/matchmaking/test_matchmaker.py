@@ -437,3 +437,39 @@ async def test_the_pairing_loop_pairs_joins_as_they_arrive(
     finally:
         stop.set()
         await asyncio.wait_for(loop_task, 10)
+
+
+async def test_a_slow_handover_does_not_hold_up_the_next_pairing(
+    redis: Redis, prefix: str, clock: ManualClock
+) -> None:
+    """The loop pairs whoever joined while an earlier round is still being handed over;
+    the held-up round still completes and is acknowledged once its handler returns."""
+    release = asyncio.Event()
+    got: asyncio.Queue[Match] = asyncio.Queue(maxsize=10)
+
+    async def on_match(match: Match) -> None:
+        if "alice" in {t.user_id for t in match.tickets}:
+            await release.wait()  # e.g. a Redis or Postgres stall on this one room
+        got.put_nowait(match)
+
+    mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=on_match)
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(mm.run_pairing_loop([QUIZ], stop, idle_s=0.02))
+    try:
+        await mm.join("alice", "quiz", STAKE, "KES")
+        await mm.join("bob", "quiz", STAKE, "KES")
+        await asyncio.sleep(0.1)  # alice and bob are paired; their handover is stuck
+        assert got.empty()
+        await mm.join("carol", "quiz", STAKE, "KES")
+        await mm.join("dave", "quiz", STAKE, "KES")
+        match = await asyncio.wait_for(got.get(), 10)
+        assert {t.user_id for t in match.tickets} == {"carol", "dave"}
+        release.set()
+        match = await asyncio.wait_for(got.get(), 10)
+        assert {t.user_id for t in match.tickets} == {"alice", "bob"}
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(loop_task, 10)
+    clock.advance(30_001)
+    assert await mm.recover_once(QUIZ) == 0  # both rounds acknowledged: no redelivery
