@@ -122,12 +122,21 @@ def _standing(row: asyncpg.Record | None, reason: str | None, now: datetime) -> 
     return Standing(deposit, stake, pending_at, excluded, reason)
 
 
+# A player's limits row (NULLs when there is none) and suspension, in one round trip: every
+# queue join reads it before the stake is held.
+_STANDING_SQL = (
+    "SELECT l.*, l.user_id IS NOT NULL AS has_limits,"
+    " (SELECT s.reason FROM player_suspensions s WHERE s.user_id = $1) AS suspended_reason"
+    " FROM (SELECT 1) AS one LEFT JOIN play_limits l ON l.user_id = $1"
+)
+
+
 async def standing(conn: DbConn, state: AppState, user_id: str) -> Standing:
-    uid = uuid.UUID(user_id)
-    row = await conn.fetchrow("SELECT * FROM play_limits WHERE user_id = $1", uid)
-    reason = await conn.fetchval(
-        "SELECT reason FROM player_suspensions WHERE user_id = $1", uid)
-    return _standing(row, reason, now_of(state))
+    """The player's limits in force now and whether an admin suspended them."""
+    row = await conn.fetchrow(_STANDING_SQL, uuid.UUID(user_id))
+    assert row is not None, "the LEFT JOIN yields one row"
+    return _standing(row if row["has_limits"] else None, row["suspended_reason"],
+                     now_of(state))
 
 
 async def usage(conn: DbConn, state: AppState, user_id: str) -> tuple[int, int]:

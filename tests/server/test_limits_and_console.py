@@ -152,6 +152,13 @@ async def test_suspension_ends_sessions_and_refuses_login(server: LiveServer) ->
                                 headers=bearer(viewer["access_token"]))).json()["items"]
         assert audit[0]["action"] == "player.suspend"
         assert audit[0]["detail"]["reason"] == "Under review"
+        # Every stake is vetted against this standing (a session opened before the
+        # suspension cannot stake): the reason, and no limits of the player's own.
+        from server.limits import service as limits
+        async with server.state.pool.acquire() as conn:
+            st = await limits.standing(conn, server.state, other.id)
+        assert st.suspended_reason == "Under review"
+        assert (st.stake.max_minor, st.deposit.max_minor, st.excluded_until) == (None, None, None)
         r = await http.post(f"/admin/players/{other.id}/unsuspend", json={"reason": "cleared"},
                             headers=bearer(operator["access_token"]))
         assert r.status_code == 200
