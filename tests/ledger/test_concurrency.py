@@ -100,6 +100,48 @@ async def test_same_post_from_20_tasks_resolves_once(pool: Any, ledger: Ledger) 
     assert (await ledger.balance(escrow, CUR)).posted_minor == 500
 
 
+
+async def test_settlements_and_holds_racing_on_one_escrow_keep_exact_books(pool: Any) -> None:
+    """Forty duels settle (posts, payout, rake: the set-based path) on one escrow while
+    forty more players hold stakes into it and a refund voids others, from many tasks on
+    four ledgers; every stake ends exactly where its duel sent it."""
+    escrow = new_escrow()
+    ledgers = [Ledger(pool) for _ in range(4)]
+    players = [new_user() for _ in range(120)]
+    await ledgers[0].batch([req("world", p, 1_000) for p in players])
+    held = await asyncio.gather(*(
+        ledgers[i % 4].hold(uuid.uuid4(), p, escrow, 100, CUR, timeout_s=600, code="stake")
+        for i, p in enumerate(players[:80])))
+
+    def settle(a: Any, b: Any) -> list[TransferRequest]:
+        return [*(TransferRequest(uuid.uuid4(), h.debit, escrow, 100, CUR,
+                                  kind=TransferKind.POST, pending_id=h.id, code="stake")
+                  for h in (a, b)),
+                req(escrow, a.debit, 180, code="payout"), req(escrow, "house", 20, code="rake")]
+
+    def refund(h: Any) -> TransferRequest:
+        return TransferRequest(uuid.uuid4(), h.debit, escrow, 100, CUR,
+                               kind=TransferKind.VOID, pending_id=h.id, code="refund")
+
+    duels = [settle(held[2 * k], held[2 * k + 1]) for k in range(30)]
+    house_before = (await ledgers[0].balance("house", CUR)).posted_minor
+    results = await asyncio.gather(
+        *(ledgers[k % 4].batch(d) for k, d in enumerate(duels)),
+        *(ledgers[k % 4].transfer(refund(h)) for k, h in enumerate(held[60:80])),
+        *(ledgers[k % 4].hold(uuid.uuid4(), p, escrow, 100, CUR, timeout_s=600, code="stake")
+          for k, p in enumerate(players[80:])))
+    assert len(results) == 30 + 20 + 40
+    for k in range(30):
+        winner, loser = held[2 * k].debit, held[2 * k + 1].debit
+        assert (await ledgers[0].balance(winner, CUR)).posted_minor == 1_080
+        assert (await ledgers[0].balance(loser, CUR)).posted_minor == 900
+    for h in held[60:80]:
+        assert (await ledgers[0].balance(h.debit, CUR)).available_minor == 1_000
+    esc = await ledgers[0].balance(escrow, CUR)
+    assert (esc.posted_minor, esc.pending_credits_minor) == (0, 40 * 100)
+    assert (await ledgers[0].balance("house", CUR)).posted_minor == house_before + 30 * 20
+    await ledgers[0].check_invariants()
+
 class _AnswerLost(Ledger):
     """A real ledger whose next call commits but whose answer never arrives (a cut connection).
 
