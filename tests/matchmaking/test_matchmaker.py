@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -427,13 +428,20 @@ async def test_the_pairing_loop_pairs_joins_as_they_arrive(
         got.put_nowait(match)
 
     mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=on_match)
-    stop = asyncio.Event()
-    loop_task = asyncio.create_task(mm.run_pairing_loop([QUIZ], stop, idle_s=0.02))
-    try:
+    async with _pairing_loop(mm):
         await mm.join("alice", "quiz", STAKE, "KES")
         await mm.join("bob", "quiz", STAKE, "KES")
         match = await asyncio.wait_for(got.get(), 10)
         assert {t.user_id for t in match.tickets} == {"alice", "bob"}
+
+
+@contextlib.asynccontextmanager
+async def _pairing_loop(mm: Matchmaker) -> AsyncIterator[None]:
+    """The matchmaker's pairing loop on QUIZ for the block, stopped (and awaited) after."""
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(mm.run_pairing_loop([QUIZ], stop, idle_s=0.02))
+    try:
+        yield
     finally:
         stop.set()
         await asyncio.wait_for(loop_task, 10)
@@ -453,23 +461,19 @@ async def test_a_slow_handover_does_not_hold_up_the_next_pairing(
         got.put_nowait(match)
 
     mm, _ = make_matchmaker(redis, clock=clock, prefix=prefix, on_match=on_match)
-    stop = asyncio.Event()
-    loop_task = asyncio.create_task(mm.run_pairing_loop([QUIZ], stop, idle_s=0.02))
-    try:
-        await mm.join("alice", "quiz", STAKE, "KES")
-        await mm.join("bob", "quiz", STAKE, "KES")
-        await asyncio.sleep(0.1)  # alice and bob are paired; their handover is stuck
-        assert got.empty()
-        await mm.join("carol", "quiz", STAKE, "KES")
-        await mm.join("dave", "quiz", STAKE, "KES")
-        match = await asyncio.wait_for(got.get(), 10)
-        assert {t.user_id for t in match.tickets} == {"carol", "dave"}
-        release.set()
+    async with _pairing_loop(mm):
+        try:
+            await mm.join("alice", "quiz", STAKE, "KES")
+            await mm.join("bob", "quiz", STAKE, "KES")
+            await asyncio.sleep(0.1)  # alice and bob are paired; their handover is stuck
+            assert got.empty()
+            await mm.join("carol", "quiz", STAKE, "KES")
+            await mm.join("dave", "quiz", STAKE, "KES")
+            match = await asyncio.wait_for(got.get(), 10)
+            assert {t.user_id for t in match.tickets} == {"carol", "dave"}
+        finally:
+            release.set()  # the stuck handover ends either way, so the loop can stop
         match = await asyncio.wait_for(got.get(), 10)
         assert {t.user_id for t in match.tickets} == {"alice", "bob"}
-    finally:
-        release.set()
-        stop.set()
-        await asyncio.wait_for(loop_task, 10)
     clock.advance(30_001)
     assert await mm.recover_once(QUIZ) == 0  # both rounds acknowledged: no redelivery
