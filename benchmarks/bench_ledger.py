@@ -43,7 +43,16 @@ sys.path.insert(0, str(REPO))
 
 import asyncpg  # noqa: E402
 
-from ledger import Ledger, TransferKind, TransferRequest  # noqa: E402
+from ledger import (  # noqa: E402
+    Ledger,
+    TransferKind,
+    TransferRequest,
+    escrow_account,
+    user_id_of,
+)
+from rooms.api import Outcome  # noqa: E402
+from rooms.ledger_settlement import settle_requests  # noqa: E402
+from rooms.types import HeldStake, MatchSpec  # noqa: E402
 from server.db import create_pool  # noqa: E402
 from server.migrate import migrate  # noqa: E402
 
@@ -167,21 +176,21 @@ async def bench_ledger(dsn: str, users: list[str], seconds: float, callers_per_c
 
 SETTLE_ROOMS = 25  # rooms per settlement call: 50 posts, 25 payouts, 25 rakes = 100 items
 SETTLE_CONNECTIONS = (1, 8)
+SETTLE_GAME = "bench"
 
 
-def settle_requests(holds: list[TransferRequest], escrow: str) -> list[TransferRequest]:
-    """A duel settlement per pair of holds, as rooms/ledger_settlement.py sends one: both
-    stakes posted into escrow, then the winner's payout and the rake out of it."""
+def settlement(holds: list[TransferRequest]) -> list[TransferRequest]:
+    """The settlements of duels between consecutive pairs of holds, built by the server's own
+    `settle_requests` (first player wins, 10% rake)."""
     reqs = []
     for a, b in zip(holds[0::2], holds[1::2], strict=True):
-        pot = a.amount_minor + b.amount_minor
-        reqs += [TransferRequest(uuid.uuid4(), h.debit, escrow, h.amount_minor, CUR,
-                                 kind=TransferKind.POST, pending_id=h.id, code="stake")
-                 for h in (a, b)]
-        reqs.append(TransferRequest(uuid.uuid4(), escrow, a.debit, pot * 9 // 10, CUR,
-                                    code="payout"))
-        reqs.append(TransferRequest(uuid.uuid4(), escrow, "house", pot - pot * 9 // 10, CUR,
-                                    code="rake"))
+        users = [user_id_of(h.debit) for h in (a, b)]
+        assert None not in users, "stakes are held from players' accounts"
+        stakes = tuple(HeldStake(str(u), h.id, h.amount_minor, CUR)
+                       for u, h in zip(users, (a, b), strict=True))
+        spec = MatchSpec(str(uuid.uuid4()), SETTLE_GAME, stakes)
+        reqs += settle_requests(spec, Outcome.winner_takes_pot(
+            stakes, stakes[0].user_id, rake_bps=1_000))
     return reqs
 
 
@@ -189,7 +198,7 @@ async def bench_settle(dsn: str, users: list[str], seconds: float) -> list[Resul
     """The games' pattern on one hot escrow account: each call holds 50 stakes (one batch),
     then settles those 25 rooms in one `batch()` of 100. Latency is of the settlement."""
     out: list[Result] = []
-    escrow = "escrow:bench"
+    escrow = escrow_account(SETTLE_GAME)
     for conns in SETTLE_CONNECTIONS:
         pool = await create_pool(dsn, min_size=conns, max_size=conns)
         try:
@@ -203,7 +212,7 @@ async def bench_settle(dsn: str, users: list[str], seconds: float) -> list[Resul
                          for u in rng.sample(users, 2 * SETTLE_ROOMS)]
                 await ledger.batch(holds)
                 t0 = time.perf_counter()
-                await ledger.batch(settle_requests(holds, escrow))
+                await ledger.batch(settlement(holds))
                 settle_s.append(time.perf_counter() - t0)
 
             result = await drive("ledger holds(50) + settle(25 rooms = 100), one escrow",

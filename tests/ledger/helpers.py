@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger import TransferKind, TransferRequest
+from ledger import Transfer, TransferKind, TransferRequest
 
 CUR = "KES"
 
@@ -30,6 +32,28 @@ def req(debit: str, credit: str, amount_minor: int, *, id: uuid.UUID | None = No
 
 async def deposit(ledger: Any, user: str, amount_minor: int) -> None:
     await ledger.transfer(req("world", user, amount_minor, code="deposit"))
+
+
+def post(hold: Transfer, *, named: bool = True) -> TransferRequest:
+    """Post the whole hold; `named=False` leaves accounts, currency and amount to the hold."""
+    return TransferRequest(
+        id=uuid.uuid4(), debit=hold.debit if named else "",
+        credit=hold.credit if named else "", amount_minor=hold.amount_minor if named else 0,
+        currency=hold.currency if named else "", kind=TransferKind.POST, pending_id=hold.id,
+        code="stake")
+
+
+def void(hold: Transfer, *, named: bool = True) -> TransferRequest:
+    """Release the hold; `named=False` leaves accounts, currency and amount to the hold."""
+    return dataclasses.replace(post(hold, named=named), kind=TransferKind.VOID, code="refund")
+
+
+def duel_settlement(holds: Sequence[Transfer], escrow: str, winner: str) -> list[TransferRequest]:
+    """A duel's settlement, shaped as rooms/ledger_settlement.py sends one: every stake
+    posted into escrow, then the pot less 10% paid to `winner` and the 10% to the house."""
+    pot = sum(h.amount_minor for h in holds)
+    return [*(post(h) for h in holds), req(escrow, winner, pot * 9 // 10, code="payout"),
+            req(escrow, "house", pot - pot * 9 // 10, code="rake")]
 
 
 @dataclass

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from ledger import InsufficientFunds, Ledger, LedgerBusy, TransferKind, TransferRequest
-from tests.ledger.helpers import CUR, deposit, new_escrow, new_user, req
+from tests.ledger.helpers import (
+    CUR,
+    deposit,
+    duel_settlement,
+    new_escrow,
+    new_user,
+    req,
+    void,
+)
 
 
 async def test_200_tasks_spending_one_account_never_overdraw(ledger: Ledger) -> None:
@@ -102,9 +110,9 @@ async def test_same_post_from_20_tasks_resolves_once(pool: Any, ledger: Ledger) 
 
 
 async def test_settlements_and_holds_racing_on_one_escrow_keep_exact_books(pool: Any) -> None:
-    """Forty duels settle (posts, payout, rake: the set-based path) on one escrow while
-    forty more players hold stakes into it and a refund voids others, from many tasks on
-    four ledgers; every stake ends exactly where its duel sent it."""
+    """Thirty duels settle (posts, payout, rake: the set-based path) on one escrow while
+    twenty refunds void other stakes and forty more players hold stakes into it, from many
+    tasks on four ledgers; every stake ends exactly where its duel sent it."""
     escrow = new_escrow()
     ledgers = [Ledger(pool) for _ in range(4)]
     players = [new_user() for _ in range(120)]
@@ -113,21 +121,12 @@ async def test_settlements_and_holds_racing_on_one_escrow_keep_exact_books(pool:
         ledgers[i % 4].hold(uuid.uuid4(), p, escrow, 100, CUR, timeout_s=600, code="stake")
         for i, p in enumerate(players[:80])))
 
-    def settle(a: Any, b: Any) -> list[TransferRequest]:
-        return [*(TransferRequest(uuid.uuid4(), h.debit, escrow, 100, CUR,
-                                  kind=TransferKind.POST, pending_id=h.id, code="stake")
-                  for h in (a, b)),
-                req(escrow, a.debit, 180, code="payout"), req(escrow, "house", 20, code="rake")]
-
-    def refund(h: Any) -> TransferRequest:
-        return TransferRequest(uuid.uuid4(), h.debit, escrow, 100, CUR,
-                               kind=TransferKind.VOID, pending_id=h.id, code="refund")
-
-    duels = [settle(held[2 * k], held[2 * k + 1]) for k in range(30)]
+    duels = [duel_settlement(held[2 * k : 2 * k + 2], escrow, held[2 * k].debit)
+             for k in range(30)]
     house_before = (await ledgers[0].balance("house", CUR)).posted_minor
     results = await asyncio.gather(
         *(ledgers[k % 4].batch(d) for k, d in enumerate(duels)),
-        *(ledgers[k % 4].transfer(refund(h)) for k, h in enumerate(held[60:80])),
+        *(ledgers[k % 4].transfer(void(h)) for k, h in enumerate(held[60:80])),
         *(ledgers[k % 4].hold(uuid.uuid4(), p, escrow, 100, CUR, timeout_s=600, code="stake")
           for k, p in enumerate(players[80:])))
     assert len(results) == 30 + 20 + 40

@@ -10,7 +10,6 @@ check that replays, floors and lock waits still give what the item-by-item path 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,16 @@ import pytest
 
 from ledger import InsufficientFunds, Ledger, Transfer, TransferKind, TransferRequest
 from ledger.rows import APPLY_SQL, apply_args, wire_args
-from tests.ledger.helpers import CUR, deposit, new_escrow, new_user, req
+from tests.ledger.helpers import (
+    CUR,
+    deposit,
+    duel_settlement,
+    new_escrow,
+    new_user,
+    post,
+    req,
+    void,
+)
 
 METAS: list[dict[str, Any]] = [
     {},
@@ -200,24 +208,6 @@ async def _stakes(ledger: Ledger, escrow: str, n: int, stake: int) -> list[Trans
     return holds
 
 
-def _post(h: Transfer, *, named: bool = True) -> TransferRequest:
-    return TransferRequest(
-        id=uuid.uuid4(), debit=h.debit if named else "", credit=h.credit if named else "",
-        amount_minor=h.amount_minor if named else 0, currency=h.currency if named else "",
-        kind=TransferKind.POST, pending_id=h.id, code="stake")
-
-
-def _void(h: Transfer, *, named: bool = True) -> TransferRequest:
-    return dataclasses.replace(_post(h, named=named), kind=TransferKind.VOID, code="refund")
-
-
-def _settle(holds: Sequence[Transfer], escrow: str, winner: str) -> list[TransferRequest]:
-    """A duel's settlement: both stakes posted into escrow, the pot less 10% paid out."""
-    pot = sum(h.amount_minor for h in holds)
-    return [*(_post(h) for h in holds), req(escrow, winner, pot * 9 // 10),
-            req(escrow, "house", pot - pot * 9 // 10)]
-
-
 async def test_a_settlement_batch_is_one_fast_row_and_resolves_its_holds(
     pool: Any, ledger: Ledger,
 ) -> None:
@@ -225,7 +215,7 @@ async def test_a_settlement_batch_is_one_fast_row_and_resolves_its_holds(
     escrow = new_escrow()
     holds = await _stakes(ledger, escrow, 4, 100)
     rooms = [holds[:2], holds[2:]]
-    calls = [_settle(r, escrow, r[0].debit) for r in rooms]
+    calls = [duel_settlement(r, escrow, r[0].debit) for r in rooms]
     rows = await _answer(pool, calls)
     assert [(r["idx"], r["status"]) for r in rows] == [(0, "fast")]
     for h in holds:
@@ -237,7 +227,7 @@ async def test_a_settlement_batch_is_one_fast_row_and_resolves_its_holds(
     assert (await ledger.balance(holds[1].debit, CUR)).posted_minor == 900
     # Through the Ledger, the transfers built from the answer are the stored rows.
     more = await _stakes(ledger, escrow, 2, 50)
-    got = await ledger.batch(_settle(more, escrow, more[1].debit))
+    got = await ledger.batch(duel_settlement(more, escrow, more[1].debit))
     await _assert_stored(ledger, got)
     assert [t.kind for t in got] == [TransferKind.POST] * 2 + [TransferKind.SINGLE] * 2
     assert [t.pending_id for t in got[:2]] == [h.id for h in more]
@@ -250,8 +240,8 @@ async def test_posts_and_voids_left_to_their_hold_are_read_back(
     """Without accounts and amount in the request, the answer is one stored row per item."""
     escrow = new_escrow()
     holds = await _stakes(ledger, escrow, 3, 70)
-    rows = await _answer(pool, [[_post(holds[0], named=False), _void(holds[1], named=False),
-                                 _void(holds[2])]])
+    rows = await _answer(pool, [[post(holds[0], named=False), void(holds[1], named=False),
+                                 void(holds[2])]])
     assert [r["status"] for r in rows] == ["new"] * 3
     assert [(r["t_debit"], r["t_credit"], r["t_amount"], r["t_kind"]) for r in rows] == [
         (holds[0].debit, escrow, 70, "post"), (holds[1].debit, escrow, 70, "void"),
@@ -267,7 +257,7 @@ async def test_a_resolved_hold_fails_the_batch_as_item_by_item(
     escrow = new_escrow()
     holds = await _stakes(ledger, escrow, 2, 100)
     await ledger.void(uuid.uuid4(), holds[1].id)
-    batch = _settle(holds, escrow, holds[0].debit)
+    batch = duel_settlement(holds, escrow, holds[0].debit)
     rows = await _answer(pool, [batch])
     assert [r["status"] for r in rows] == ["aborted", "error", "aborted", "aborted"]
     assert rows[1]["err"].startswith("hold_already_resolved|")
@@ -276,7 +266,7 @@ async def test_a_resolved_hold_fails_the_batch_as_item_by_item(
     held = await ledger.get_transfer(holds[0].id)
     assert held is not None and not held.resolved
     # The same hold twice in one call: the second resolution fails, and so does the call.
-    rows = await _answer(pool, [[_post(holds[0]), _void(holds[0])]])
+    rows = await _answer(pool, [[post(holds[0]), void(holds[0])]])
     assert [r["status"] for r in rows] == ["aborted", "error"]
     assert rows[1]["err"].startswith("hold_already_resolved|")
     assert (await ledger.balance(escrow, CUR)).pending_credits_minor == 100
@@ -289,10 +279,10 @@ async def test_an_expired_hold_is_refused_unless_expired_ones_may_be_resolved(
     [hold] = await _stakes(ledger, escrow, 1, 100)
     later = datetime.now(UTC) + timedelta(hours=1)
     async with pool.acquire() as conn:
-        rows = await conn.fetch(APPLY_SQL, *wire_args(apply_args([[_void(hold)]], later, False)))
+        rows = await conn.fetch(APPLY_SQL, *wire_args(apply_args([[void(hold)]], later, False)))
         assert [r["status"] for r in rows] == ["error"]
         assert rows[0]["err"].startswith("hold_expired|")
-        rows = await conn.fetch(APPLY_SQL, *wire_args(apply_args([[_void(hold)]], later, True)))
+        rows = await conn.fetch(APPLY_SQL, *wire_args(apply_args([[void(hold)]], later, True)))
         assert [r["status"] for r in rows] == ["fast"]
     assert (await ledger.balance(hold.debit, CUR)).available_minor == 1_000
     await ledger.check_invariants()
