@@ -31,6 +31,7 @@ from server.admin.audit import audit
 from server.auth import sessions
 from server.db import DbConn
 from server.errors import MatchpotError
+from server.limits.reads import StandingRows
 from server.state import AppState, Slot
 from server.wording import amount_text
 
@@ -53,6 +54,14 @@ LIMITS_SETTINGS: Slot[LimitsSettings] = Slot("limits_settings", LimitsSettings)
 
 def settings_of(state: AppState) -> LimitsSettings:
     return state.find(LIMITS_SETTINGS) or state.provide(LIMITS_SETTINGS, LimitsSettings())
+
+
+STANDING_ROWS: Slot[StandingRows] = Slot("standing_rows", StandingRows)
+
+
+def standing_rows(state: AppState) -> StandingRows:
+    """The process's shared standing reader (made on first use)."""
+    return state.find(STANDING_ROWS) or state.provide(STANDING_ROWS, StandingRows(state.pool))
 
 
 class LimitRefused(MatchpotError):
@@ -135,6 +144,11 @@ async def standing(conn: DbConn, state: AppState, user_id: str) -> Standing:
     """The player's limits in force now and whether an admin suspended them."""
     row = await conn.fetchrow(_STANDING_SQL, uuid.UUID(user_id))
     assert row is not None, "the LEFT JOIN yields one row"
+    return _standing_of(state, row)
+
+
+def _standing_of(state: AppState, row: asyncpg.Record) -> Standing:
+    """A standing row (`_STANDING_SQL` or `STANDING_MANY_SQL`) as in force now."""
     return _standing(row if row["has_limits"] else None, row["suspended_reason"],
                      now_of(state))
 
@@ -184,12 +198,16 @@ async def check_deposit(conn: DbConn, state: AppState, user_id: str, amount_mino
 
 
 async def check_stake(state: AppState, user_id: str, amount_minor: int) -> None:
-    """Refuse a stake the player's standing or daily stake limit forbids."""
+    """Refuse a stake the player's standing or daily stake limit forbids.
+
+    The standing comes from the shared reader: every queue join asks, and a wave of
+    joins is then a few queries instead of one pooled connection each.
+    """
+    st = _standing_of(state, await standing_rows(state).read(user_id))
+    _refuse_standing(state, st, "playing")
+    if st.stake.max_minor is None:
+        return
     async with state.pool.acquire() as conn:
-        st = await standing(conn, state, user_id)
-        _refuse_standing(state, st, "playing")
-        if st.stake.max_minor is None:
-            return
         _, used = await usage(conn, state, user_id)
     _refuse_over(state, "stake", st.stake.max_minor, used, amount_minor)
 
