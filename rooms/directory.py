@@ -30,7 +30,7 @@ MAX_LIST = 1_000
 @dataclass(frozen=True, slots=True)
 class DirectoryEntry:
     info: dict[str, Any]
-    snapshot: dict[str, Any] | None
+    snapshot: dict[str, Any]
 
 
 class RoomDirectory:
@@ -59,27 +59,22 @@ class RoomDirectory:
         `relist=False` leaves the room's place in the live list as it is (its expiry there
         was pushed out recently enough); the entry's own keys are always rewritten.
         """
-        pipe.set(keys.room(self.prefix, info.room_id), json.dumps(info.to_dict()),
-                 ex=self.entry_ttl_s)
-        pipe.set(
-            keys.snapshot(self.prefix, info.room_id),
-            json.dumps({"seq": info.seq, "phase": info.phase, "state": public_state}),
-            ex=self.entry_ttl_s,
-        )
+        entry = {"info": info.to_dict(),
+                 "snap": {"seq": info.seq, "phase": info.phase, "state": public_state}}
+        pipe.set(keys.room(self.prefix, info.room_id), json.dumps(entry), ex=self.entry_ttl_s)
         if relist:
             pipe.zadd(keys.live(self.prefix), {info.room_id: now_ms + self.entry_ttl_s * 1000})
 
     def queue_close(self, pipe: Any, room_id: str) -> None:
-        pipe.delete(keys.room(self.prefix, room_id), keys.snapshot(self.prefix, room_id))
+        pipe.delete(keys.room(self.prefix, room_id))
         pipe.zrem(keys.live(self.prefix), room_id)
 
     async def get(self, room_id: str) -> DirectoryEntry | None:
-        raw_info, raw_snap = await self.redis.mget(
-            keys.room(self.prefix, room_id), keys.snapshot(self.prefix, room_id)
-        )
-        if raw_info is None:
+        raw = await self.redis.get(keys.room(self.prefix, room_id))
+        if raw is None:
             return None
-        return DirectoryEntry(json.loads(raw_info), json.loads(raw_snap) if raw_snap else None)
+        entry = json.loads(raw)
+        return DirectoryEntry(entry["info"], entry["snap"])
 
     async def list_live(self, limit: int = 100) -> list[dict[str, Any]]:
         """Live rooms on every node, oldest entries first; expired entries are pruned."""
@@ -92,7 +87,7 @@ class RoomDirectory:
         if not ids:
             return []
         raws = await self.redis.mget([keys.room(self.prefix, i) for i in ids])
-        return [json.loads(r) for r in raws if r is not None]
+        return [json.loads(r)["info"] for r in raws if r is not None]
 
     async def heartbeat(self, node_id: str, ttl_s: int, room_count: int) -> None:
         """Say this node is alive; others treat an expired key as a dead node."""
@@ -113,7 +108,7 @@ class BatchedDirectory:
     """A `RoomObserver` that writes the entries of every room of a node in shared pipelines.
 
     Each room throttles its own snapshots, but a node with thousands of rooms still made
-    one Redis round trip (a MULTI of three writes) per room per snapshot, each a wake-up
+    one Redis round trip per room per snapshot, each a wake-up
     of Redis and of this process. Here a room's call only notes its latest state; a single
     writer sends everything noted every `interval_s` in one pipeline per `chunk` rooms
     (a pipeline is built and encoded in one go on the event loop; a small chunk keeps

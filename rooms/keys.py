@@ -7,13 +7,12 @@ from __future__ import annotations
 
 
 def room(prefix: str, room_id: str) -> str:
-    """Hash: the directory entry (node, game, players, stakes, phase, started_ms, deadline_ms)."""
-    return f"{prefix}:rooms:{{{room_id}}}:info"
+    """String (JSON): the directory entry, `{"info": RoomInfo, "snap": {seq, phase, state}}`.
 
-
-def snapshot(prefix: str, room_id: str) -> str:
-    """String (JSON): the latest public state of the room."""
-    return f"{prefix}:rooms:{{{room_id}}}:snap"
+    One key per room: an update is one write, and a reader gets the place and the
+    public state of the same moment.
+    """
+    return f"{prefix}:rooms:{{{room_id}}}:entry"
 
 
 def live(prefix: str) -> str:

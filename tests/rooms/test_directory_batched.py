@@ -31,11 +31,29 @@ async def test_many_rooms_share_one_write_and_the_latest_state_wins(
     assert writer.writes == 1
     for room_id in rooms:
         entry = await directory.get(room_id)
-        assert entry is not None and entry.info["seq"] == 3 and entry.snapshot is not None
+        assert entry is not None and entry.info["seq"] == 3
         assert entry.snapshot["state"] == {"n": 3}
     live = {r["room_id"] for r in await directory.list_live(100)}
     assert set(rooms) <= live
     await writer.aclose()
+
+
+async def test_a_rooms_entry_is_one_key_with_its_place_and_snapshot_of_one_moment(
+    redis: Any, settings: Any
+) -> None:
+    directory = RoomDirectory(redis, settings.redis_prefix)
+    room_id = f"r-{uuid.uuid4().hex[:8]}"
+    await directory.room_updated(_info(room_id, 7), {"question": 4})
+    stored = [k async for k in redis.scan_iter(f"{settings.redis_prefix}:rooms:{{{room_id}}}*")]
+    assert stored == [keys.room(settings.redis_prefix, room_id).encode()]
+    assert 0 < await redis.ttl(stored[0]) <= directory.entry_ttl_s
+    entry = await directory.get(room_id)
+    assert entry is not None
+    assert entry.info["seq"] == entry.snapshot["seq"] == 7
+    assert entry.snapshot["state"] == {"question": 4}
+    await directory.room_closed(room_id)
+    assert [k async for k in redis.scan_iter(f"{settings.redis_prefix}:rooms:{{{room_id}}}*")] == []
+    assert await directory.get(room_id) is None
 
 
 async def test_a_room_closed_before_its_update_is_written_is_only_removed(
