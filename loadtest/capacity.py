@@ -71,6 +71,7 @@ P99_TARGET_MS = 100.0
 CONNECT_PER_S = 400
 MAX_PLAYERS = 9_000
 OPEN_FILES_LIMIT = 20_000
+MAX_THINK_S = 10.0  # --think-s: the longest pause a player may take between duels
 # --timing fast (1 s questions: every request of a player is an answer while a duel runs)
 # or default (the product's timing: 3 s countdown, 5 x 3 s questions, 1.5 s reveals).
 TIMINGS = {
@@ -219,7 +220,9 @@ class Stats:
 class Harness:
     """Shared state of all players: the stats window and the join/match times per room."""
 
-    def __init__(self) -> None:
+    def __init__(self, think_s: float = 0.0) -> None:
+        assert 0 <= think_s <= MAX_THINK_S
+        self.think_s = think_s  # a player's pause before re-joining: uniform 0..think_s
         self.stats = Stats()
         self.joins: dict[str, float] = {}  # user_id -> when its queue_join was sent
         self.rooms: dict[str, list[tuple[float, float]]] = {}  # room -> [(join, found)]
@@ -398,6 +401,8 @@ class Player:
                     self.h.stats.wins += 1
                 elif end.get("result") == "tie_refund":
                     self.h.stats.ties += 1
+                if self.h.think_s:
+                    await asyncio.sleep(self.rng.uniform(0, self.h.think_s))
             except (RuntimeError, TimeoutError) as exc:
                 self.h.stats.error(f"loop:{type(exc).__name__}:{exc}"[:60])
                 await asyncio.sleep(1)
@@ -537,10 +542,10 @@ class Level:
 
 
 async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: float,
-               step_s: float, servers: list[ProcStat], max_s: float
+               step_s: float, servers: list[ProcStat], max_s: float, think_s: float = 0.0,
                ) -> tuple[list[Level], str]:
     """Players are spread over `urls` (one per server) and move to their room's node."""
-    harness = Harness()
+    harness = Harness(think_s)
     rng = random.Random(20261121)
     players: list[Player] = []
     tasks: list[asyncio.Task[None]] = []
@@ -696,8 +701,16 @@ def main() -> int:
                         help="quiz timing: fast (1 s questions) or the product's default")
     parser.add_argument("--servers", type=int, default=1, choices=(1, 2),
                         help="server processes behind the room directory (2: one per CPU)")
+    parser.add_argument("--think-s", type=float, default=0.0,
+                        help="each player pauses a random 0..THINK_S seconds after a duel before"
+                             " joining again (0: at once, the figure's model); a diagnostic,"
+                             " not written to the report")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    if not 0 <= args.think_s <= MAX_THINK_S:
+        parser.error(f"--think-s is 0..{MAX_THINK_S:g}")
+    if args.think_s and args.write:
+        parser.error("--think-s runs are diagnostics: the report's model re-joins at once")
     if not 1 <= args.step_s <= 120:
         parser.error("--step-s is 1..120 (the load client does not collect garbage meanwhile)")
     levels = sorted({int(x) for x in args.levels.split(",")})
@@ -729,7 +742,8 @@ def main() -> int:
                 serve.wait_ready(p, proc)
             results, limit = uvloop.run(ramp(
                 [f"ws://127.0.0.1:{p}/ws" for p in ports], tokens, levels, args.warmup_s,
-                args.step_s, [ProcStat(proc.pid) for proc in procs], args.max_s))
+                args.step_s, [ProcStat(proc.pid) for proc in procs], args.max_s,
+                args.think_s))
         finally:
             for proc, log in zip(procs, logs, strict=False):
                 serve.stop(proc)
