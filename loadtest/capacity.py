@@ -72,6 +72,7 @@ CONNECT_PER_S = 400
 MAX_PLAYERS = 9_000
 OPEN_FILES_LIMIT = 20_000
 MAX_THINK_S = 10.0  # --think-s: the longest pause a player may take between duels
+MAX_STAGGER_S = 60.0  # --stagger-s: the longest wait before a player's first join
 # --timing fast (1 s questions: every request of a player is an answer while a duel runs)
 # or default (the product's timing: 3 s countdown, 5 x 3 s questions, 1.5 s reveals).
 TIMINGS = {
@@ -220,9 +221,10 @@ class Stats:
 class Harness:
     """Shared state of all players: the stats window and the join/match times per room."""
 
-    def __init__(self, think_s: float = 0.0) -> None:
-        assert 0 <= think_s <= MAX_THINK_S
+    def __init__(self, think_s: float = 0.0, stagger_s: float = 0.0) -> None:
+        assert 0 <= think_s <= MAX_THINK_S and 0 <= stagger_s <= MAX_STAGGER_S
         self.think_s = think_s  # a player's pause before re-joining: uniform 0..think_s
+        self.stagger_s = stagger_s  # a player's first join waits uniform 0..stagger_s
         self.stats = Stats()
         self.joins: dict[str, float] = {}  # user_id -> when its queue_join was sent
         self.rooms: dict[str, list[tuple[float, float]]] = {}  # room -> [(join, found)]
@@ -353,6 +355,8 @@ class Player:
 
     async def loop(self) -> None:
         """Duel after duel until the harness stops."""
+        if self.h.stagger_s:
+            await asyncio.sleep(self.rng.uniform(0, self.h.stagger_s))
         while not self.h.stop.is_set():
             join_t = time.perf_counter()
             try:
@@ -543,9 +547,9 @@ class Level:
 
 async def ramp(urls: list[str], tokens: list[str], levels: list[int], warmup_s: float,
                step_s: float, servers: list[ProcStat], max_s: float, think_s: float = 0.0,
-               ) -> tuple[list[Level], str]:
+               stagger_s: float = 0.0) -> tuple[list[Level], str]:
     """Players are spread over `urls` (one per server) and move to their room's node."""
-    harness = Harness(think_s)
+    harness = Harness(think_s, stagger_s)
     rng = random.Random(20261121)
     players: list[Player] = []
     tasks: list[asyncio.Task[None]] = []
@@ -705,12 +709,18 @@ def main() -> int:
                         help="each player pauses a random 0..THINK_S seconds after a duel before"
                              " joining again (0: at once, the figure's model); a diagnostic,"
                              " not written to the report")
+    parser.add_argument("--stagger-s", type=float, default=0.0,
+                        help="each newly connected player waits a random 0..STAGGER_S seconds"
+                             " before its first join (0: at once, the figure's model), so rooms"
+                             " do not start in step; a diagnostic, not written to the report")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     if not 0 <= args.think_s <= MAX_THINK_S:
         parser.error(f"--think-s is 0..{MAX_THINK_S:g}")
-    if args.think_s and args.write:
-        parser.error("--think-s runs are diagnostics: the report's model re-joins at once")
+    if not 0 <= args.stagger_s <= MAX_STAGGER_S:
+        parser.error(f"--stagger-s is 0..{MAX_STAGGER_S:g}")
+    if (args.think_s or args.stagger_s) and args.write:
+        parser.error("--think-s/--stagger-s runs are diagnostics: the report's model joins at once")
     if not 1 <= args.step_s <= 120:
         parser.error("--step-s is 1..120 (the load client does not collect garbage meanwhile)")
     levels = sorted({int(x) for x in args.levels.split(",")})
@@ -743,7 +753,7 @@ def main() -> int:
             results, limit = uvloop.run(ramp(
                 [f"ws://127.0.0.1:{p}/ws" for p in ports], tokens, levels, args.warmup_s,
                 args.step_s, [ProcStat(proc.pid) for proc in procs], args.max_s,
-                args.think_s))
+                args.think_s, args.stagger_s))
         finally:
             for proc, log in zip(procs, logs, strict=False):
                 serve.stop(proc)
