@@ -3,7 +3,7 @@
 Every queue join and quick bet reads the player's standing (limits, exclusion,
 suspension) before their stake is held. Read one by one, a wave of a thousand joins
 took a thousand pooled connections in turn and queued behind each other for them;
-here the reads waiting at a moment go in one query (`= ANY` of their ids).
+here the reads waiting at a moment go in one query (`unnest` of their ids).
 
 A read is never older than the call that asked for it: a request joins the next
 query to start, never one already sent, so a limit lowered or a suspension set
@@ -26,7 +26,8 @@ MAX_READ_USERS: Final = 500  # players per query
 MAX_QUEUED_READS: Final = 100_000  # waiting callers; beyond it they wait for room
 MAX_READS_IN_FLIGHT: Final = 4
 
-# The limits row (NULLs when there is none) and the suspension of each asked-for player.
+# The limits row (NULLs when there is none) and the suspension of each asked-for player,
+# in one round trip (`service.standing` asks it for one player).
 STANDING_MANY_SQL: Final = (
     "SELECT u.id AS asked_id, l.*, l.user_id IS NOT NULL AS has_limits,"
     " s.reason AS suspended_reason"

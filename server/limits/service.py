@@ -31,7 +31,7 @@ from server.admin.audit import audit
 from server.auth import sessions
 from server.db import DbConn
 from server.errors import MatchpotError
-from server.limits.reads import StandingRows
+from server.limits.reads import STANDING_MANY_SQL, StandingRows
 from server.state import AppState, Slot
 from server.wording import amount_text
 
@@ -131,24 +131,15 @@ def _standing(row: asyncpg.Record | None, reason: str | None, now: datetime) -> 
     return Standing(deposit, stake, pending_at, excluded, reason)
 
 
-# A player's limits row (NULLs when there is none) and suspension, in one round trip: every
-# queue join reads it before the stake is held.
-_STANDING_SQL = (
-    "SELECT l.*, l.user_id IS NOT NULL AS has_limits,"
-    " (SELECT s.reason FROM player_suspensions s WHERE s.user_id = $1) AS suspended_reason"
-    " FROM (SELECT 1) AS one LEFT JOIN play_limits l ON l.user_id = $1"
-)
-
-
 async def standing(conn: DbConn, state: AppState, user_id: str) -> Standing:
     """The player's limits in force now and whether an admin suspended them."""
-    row = await conn.fetchrow(_STANDING_SQL, uuid.UUID(user_id))
-    assert row is not None, "the LEFT JOIN yields one row"
+    row = await conn.fetchrow(STANDING_MANY_SQL, [uuid.UUID(user_id)])
+    assert row is not None, "unnest of one id yields one row"
     return _standing_of(state, row)
 
 
 def _standing_of(state: AppState, row: asyncpg.Record) -> Standing:
-    """A standing row (`_STANDING_SQL` or `STANDING_MANY_SQL`) as in force now."""
+    """A row of `STANDING_MANY_SQL` as in force now."""
     return _standing(row if row["has_limits"] else None, row["suspended_reason"],
                      now_of(state))
 
