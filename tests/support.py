@@ -22,6 +22,7 @@ from server.embedded import Services, start_services
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
+SHUTDOWN_MARGIN_S = 30.0  # run_server: what stopping may take beyond the rooms' drain
 
 
 def free_port() -> int:
@@ -181,7 +182,9 @@ async def run_server(
         yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", app, port)
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 30)
+        # Shutting down lets live rooms finish for up to the drain timeout first (a test
+        # that ends mid-duel, e.g. against the demo bot), then stops everything else.
+        await asyncio.wait_for(task, settings.drain_timeout_s + SHUTDOWN_MARGIN_S)
 
 
 class ServerProcess:
