@@ -790,7 +790,8 @@ class Matchmaker:
                     wait_s = min(LOOP_BACKOFF_MAX_S, wait_s * 2)
                 if made == 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._joined.wait(), wait_s)
+                        async with asyncio.timeout(wait_s):
+                            await self._joined.wait()
         finally:
             # Rounds under way finish (each is bounded by its handlers); one cut short is
             # redelivered after its lease.

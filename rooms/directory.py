@@ -231,6 +231,7 @@ async def run_heartbeat(
         except Exception:
             log.warning("rooms_heartbeat_failed", node=node_id, exc_info=True)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+            async with asyncio.timeout(interval_s):
+                await stop.wait()
     with contextlib.suppress(Exception):
         await directory.remove_node(node_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import io
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -40,6 +41,11 @@ from server.state import AppState
 from server.web_security import SecurityHeaders
 
 log = structlog.get_logger(__name__)
+
+TASK_STOP_TIMEOUT_S = 10.0  # background tasks, once cancelled, to finish
+CLOSE_TIMEOUT_S = 10.0  # Redis and Postgres pools to close
+FEATURE_SHUTDOWN_TIMEOUT_S = 15.0  # a feature's own shutdown, past the rooms' drain
+STUCK_STACK_FRAMES = 20
 
 FEATURES: tuple[str, ...] = (
     "server.web.health",
@@ -165,16 +171,39 @@ async def build_state(
     return state
 
 
-async def close_state(state: AppState, *, stop_services: bool) -> None:
+async def close_state(state: AppState, *, stop_services: bool) -> list[str]:
+    """Stop the background tasks and close Redis and Postgres, each step bounded: a task
+    that ignores its cancellation, or a connection never handed back, must not keep the
+    process from exiting (its supervisor would have to kill it, mid-write). Returns the names
+    of the tasks that did not stop in time; each is logged with where it was stuck."""
     for task in state.tasks:
         task.cancel()
-    for task in state.tasks:
-        with contextlib.suppress(BaseException):
-            await task
-    await state.redis.aclose()
-    await state.pool.close()
+    stuck: list[str] = []
+    if state.tasks:
+        _, pending = await asyncio.wait(state.tasks, timeout=TASK_STOP_TIMEOUT_S)
+        for task in pending:
+            stuck.append(task.get_name())
+            log.error("background_task_did_not_stop", task=task.get_name(),
+                      stack=_stack_of(task))
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await state.redis.aclose()
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await state.pool.close()
+    except TimeoutError:
+        log.error("db_pool_close_timed_out", timeout_s=CLOSE_TIMEOUT_S)
+        state.pool.terminate()
     if stop_services:
         await asyncio.to_thread(state.services.stop)
+    return stuck
+
+
+def _stack_of(task: asyncio.Task[Any]) -> str:
+    """Where a task is suspended, innermost frame last."""
+    out = io.StringIO()
+    task.print_stack(limit=STUCK_STACK_FRAMES, file=out)
+    return out.getvalue()
 
 
 def create_app(
@@ -203,13 +232,16 @@ def create_app(
             yield
         finally:
             state.draining = True
+            # Live rooms may take the whole drain timeout to finish; nothing else should.
+            shutdown_bound_s = settings.drain_timeout_s + FEATURE_SHUTDOWN_TIMEOUT_S
             for feature in reversed(started):
                 if hasattr(feature, "shutdown"):
                     try:
-                        await feature.shutdown(state)
+                        async with asyncio.timeout(shutdown_bound_s):
+                            await feature.shutdown(state)
                     except Exception:
                         log.exception("feature_shutdown_failed", feature=feature.__name__)
-            await close_state(state, stop_services=services is None)
+            app.state.stuck_tasks = await close_state(state, stop_services=services is None)
 
     return Starlette(
         routes=routes,

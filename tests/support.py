@@ -22,7 +22,8 @@ from server.embedded import Services, start_services
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
-SHUTDOWN_MARGIN_S = 30.0  # run_server: what stopping may take beyond the rooms' drain
+SHUTDOWN_MARGIN_S = 45.0  # run_server: what stopping may take beyond the rooms' drain
+STACK_FRAMES = 12
 
 
 def free_port() -> int:
@@ -184,7 +185,20 @@ async def run_server(
         server.should_exit = True
         # Shutting down lets live rooms finish for up to the drain timeout first (a test
         # that ends mid-duel, e.g. against the demo bot), then stops everything else.
-        await asyncio.wait_for(task, settings.drain_timeout_s + SHUTDOWN_MARGIN_S)
+        try:
+            await asyncio.wait_for(task, settings.drain_timeout_s + SHUTDOWN_MARGIN_S)
+        except TimeoutError:
+            _print_task_stacks("the test server did not stop in time")
+            raise
+        stuck = getattr(app.state, "stuck_tasks", [])
+        assert not stuck, f"background tasks ignored their cancellation: {stuck} (see the log)"
+
+
+def _print_task_stacks(why: str) -> None:
+    """Where every task of this loop is suspended: what a shutdown that hangs waits on."""
+    print(f"--- {why}; the loop's tasks:", file=sys.stderr)
+    for other in asyncio.all_tasks():
+        other.print_stack(limit=STACK_FRAMES, file=sys.stderr)
 
 
 class ServerProcess:

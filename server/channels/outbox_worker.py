@@ -123,7 +123,8 @@ async def run_once(state: AppState, sender: Sender) -> int:
     return len(claimed)
 
 
-async def _run_forever(state: AppState, sender: Sender, wakeup: asyncio.Event) -> None:
+async def run_forever(state: AppState, sender: Sender, wakeup: asyncio.Event) -> None:
+    """Deliver as alerts are committed (woken by the commit) and poll for the rest."""
     while True:
         wakeup.clear()  # before claiming, so a commit meanwhile wakes the next round
         try:
@@ -134,7 +135,8 @@ async def _run_forever(state: AppState, sender: Sender, wakeup: asyncio.Event) -
         if claimed >= CLAIM_BATCH:
             continue
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), POLL_INTERVAL_S)
+            async with asyncio.timeout(POLL_INTERVAL_S):
+                await wakeup.wait()
 
 
 async def close_undeliverable_once(state: AppState) -> int:
@@ -174,5 +176,5 @@ async def startup(state: AppState) -> None:
         return
     channel = get_channel(state)
     channel.tasks.append(
-        state.spawn(_run_forever(state, channel.sender, channel.outbox_wakeup), "whatsapp-outbox")
+        state.spawn(run_forever(state, channel.sender, channel.outbox_wakeup), "whatsapp-outbox")
     )

@@ -148,4 +148,5 @@ async def run_forever(state: AppState, sender: Sender, wakeup: asyncio.Event) ->
             continue
         idle_s = max(0.0, POLL_INTERVAL_S - (time.monotonic() - started))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), idle_s)
+            async with asyncio.timeout(idle_s):
+                await wakeup.wait()

@@ -145,7 +145,8 @@ async def admin_ws(websocket: WebSocket) -> None:
 
     writer_task = asyncio.create_task(writer())
     try:
-        hello = await asyncio.wait_for(websocket.receive_text(), 10)
+        async with asyncio.timeout(10):
+            hello = await websocket.receive_text()
         try:
             frame = json.loads(hello) if len(hello) <= ADMIN_FRAME_MAX_BYTES else {}
             principal = await authenticate_admin_token(state, str(frame.get("token", "")))

@@ -188,4 +188,5 @@ async def run(state: AppState, settlement: Settler, is_live_here: Any,
         except Exception:
             log.exception("room_reap_failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+            async with asyncio.timeout(interval_s):
+                await stop.wait()

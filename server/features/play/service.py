@@ -357,7 +357,8 @@ class PlayService:
             except Exception:
                 log.warning("node_heartbeat_failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval_s)
+                async with asyncio.timeout(interval_s):
+                    await self._stop.wait()
 
     async def stop(self) -> dict[str, Any]:
         """Stop pairing, let live rooms finish within the bound, abort (void) the rest."""
@@ -367,7 +368,8 @@ class PlayService:
         await self.records.aclose()
         if self._alert_writer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._alert_writer, 5)
+                async with asyncio.timeout(5):
+                    await self._alert_writer
         with contextlib.suppress(Exception):
             await self.directory.remove_node(self.state.settings.node_id)
         log.info("rooms_drained", finished=report.finished, aborted=report.aborted)

@@ -962,7 +962,8 @@ class TournamentService:
             except Exception:
                 log.exception("tournament_scheduler_failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._stop.wait()
 
     async def tick(self) -> None:
         """One pass of the scheduler (tests call it directly)."""

@@ -418,7 +418,8 @@ class WagerService:
             except Exception:
                 log.exception("wager_adopt_failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.adopt_interval_s)
+                async with asyncio.timeout(self.settings.adopt_interval_s):
+                    await self._stop.wait()
 
     def stop(self) -> None:
         self._stop.set()
