@@ -34,7 +34,7 @@ from server.config import Settings
 from server.db import DbBounds, create_pool
 from server.embedded import Services, start_services
 from server.errors import EXCEPTION_HANDLERS
-from server.gateway.events import LedgerCommitFanout
+from server.gateway.events import COMMIT_FANOUT, LedgerCommitFanout
 from server.logs import outage_log
 from server.migrate import migrate
 from server.state import AppState
@@ -176,6 +176,8 @@ async def close_state(state: AppState, *, stop_services: bool) -> list[str]:
     that ignores its cancellation, or a connection never handed back, must not keep the
     process from exiting (its supervisor would have to kill it, mid-write). Returns the names
     of the tasks that did not stop in time; each is logged with where it was stuck."""
+    if (fanout := state.find(COMMIT_FANOUT)) is not None:
+        fanout.stop()
     for task in state.tasks:
         task.cancel()
     stuck: list[str] = []

@@ -19,6 +19,7 @@ import msgpack
 import structlog
 
 from server import keys, metrics
+from server.state import Slot
 
 if TYPE_CHECKING:
     from ledger import Transfer
@@ -70,6 +71,7 @@ class LedgerCommitFanout:
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
         self._dropped = 0
+        self._stopped = False
 
     def __call__(self, transfers: Sequence[Transfer]) -> None:
         """Runs synchronously right after a commit: note the players, never block."""
@@ -87,18 +89,27 @@ class LedgerCommitFanout:
 
     def bind(self, state: AppState) -> None:
         """Start publishing for this process (call once the state exists)."""
+        state.provide(COMMIT_FANOUT, self)
         state.spawn(self._run(state), "ledger-commit-fanout")
+
+
+    def stop(self) -> None:
+        """End the publishing loop at its next wake-up (shutdown). Not left to cancellation
+        alone: a cancellation that lands inside a Redis call has been seen lost, and the
+        loop went back to waiting."""
+        self._stopped = True
+        self._wake.set()
 
     async def _run(self, state: AppState) -> None:
         prefix = state.settings.redis_prefix
         message = pack_frame({"t": "balance_changed"})
-        while True:
+        while not self._stopped:
             await self._wake.wait()
             self._wake.clear()
             if self._dropped:
                 log.warning("balance_changed_dropped", count=self._dropped)
                 self._dropped = 0
-            while self._pending:
+            while self._pending and not self._stopped:
                 size = min(PUBLISH_BATCH_MAX, len(self._pending))
                 batch = [self._pending.pop() for _ in range(size)]
                 try:
@@ -110,3 +121,6 @@ class LedgerCommitFanout:
                     log.exception("balance_changed_publish_failed", users=len(batch))
                     await asyncio.sleep(0.5)  # Redis is down: retry later, keep the users
                     self._pending.update(batch[: max(0, MAX_PENDING_USERS - len(self._pending))])
+
+
+COMMIT_FANOUT: Slot[LedgerCommitFanout] = Slot("ledger-commit-fanout", LedgerCommitFanout)

@@ -17,6 +17,7 @@ from server.channels import outbox_worker
 from server.channels.whatsapp import inbound
 from server.channels.whatsapp.channel import close_channel, get_channel
 from server.config import Settings
+from server.gateway.events import COMMIT_FANOUT
 from tests.support import TestServices
 from tests.waiting import eventually
 
@@ -97,3 +98,21 @@ async def test_a_worker_cancelled_in_the_step_it_is_woken_stops(
             task.cancel()
         await close_channel(state)
         await close_state(state, stop_services=False)
+
+
+async def test_the_balance_fanout_ends_when_told_without_being_cancelled(
+    settings: Settings, test_services: TestServices,
+) -> None:
+    """Shutdown tells the fanout to stop before cancelling it: a cancellation lost inside a
+    Redis call (seen once) must not leave it waiting for ever."""
+    state = await build_state(settings, test_services.services_for_run())
+    try:
+        (task,) = [t for t in state.tasks if t.get_name() == "ledger-commit-fanout"]
+        await asyncio.sleep(0)
+
+        state.need(COMMIT_FANOUT).stop()
+        await asyncio.wait([task], timeout=WAIT_S)
+
+        assert task.done() and not task.cancelled(), "it ended by itself, not by a cancel"
+    finally:
+        assert await close_state(state, stop_services=False) == []
