@@ -192,7 +192,6 @@ async def run_server(
             raise
         # A task that outlived its cancellation is logged by the server with its stack
         # (`background_task_did_not_stop`) and left behind, bounded; say so here too.
-        # Known: `ledger-commit-fanout`, now and then, found still waiting on its wake-up.
         if stuck := getattr(app.state, "stuck_tasks", []):
             print(f"--- background tasks outlived their cancellation: {stuck}", file=sys.stderr)
 

@@ -92,7 +92,6 @@ class LedgerCommitFanout:
         state.provide(COMMIT_FANOUT, self)
         state.spawn(self._run(state), "ledger-commit-fanout")
 
-
     def stop(self) -> None:
         """End the publishing loop at its next wake-up (shutdown). Not left to cancellation
         alone: a cancellation that lands inside a Redis call has been seen lost, and the
